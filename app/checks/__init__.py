@@ -1,0 +1,1 @@
+"""Engines that check a dataset: Great Expectations suites and deepchecks checks."""

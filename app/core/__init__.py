@@ -1,0 +1,1 @@
+"""Configuration, database, errors and logging shared by the whole service."""

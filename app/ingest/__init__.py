@@ -1,0 +1,1 @@
+"""Bytes or a reference in, a pandas DataFrame out: formats, limits, cleanup."""
