@@ -1,0 +1,131 @@
+"""The application factory: routers, error handlers, and the lifespan that owns pools and the DB."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api.routes import health, reports, suites, validations
+from app.checks.expectations import SuiteRegistry
+from app.checks.service import ValidationService
+from app.checks.workers import WorkerPool
+from app.core.config import Settings, get_settings
+from app.core.db import make_engine, make_sessionmaker, migrate
+from app.core.errors import DatagateError
+from app.core.logging import configure_logging, request_id_var
+from app.reports.store import ReportStore
+
+log = logging.getLogger("datagate")
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "request_id": request_id_var.get()}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _register_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DatagateError)
+    async def _domain(_: Request, exc: DatagateError) -> Response:
+        if exc.status_code >= 500:
+            log.error("%s: %s", exc.code, exc.message)
+        return _error(exc.status_code, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _error(422, "invalid_request", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return _error(500, "internal_error", "internal error; the request id is in the log")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_format)
+        settings.ensure_dirs()
+        engine = make_engine(settings.db_url)
+        migrate(engine)
+        registry = SuiteRegistry.from_directory(settings.expectations_dir)
+        log.info(
+            "loaded %d suite(s) from %s; %d broken",
+            len(registry.names()),
+            settings.expectations_dir,
+            len(registry.errors),
+        )
+        pool = WorkerPool(settings.workers)
+        pool.start()
+        await pool.warm_up()
+        store = ReportStore(make_sessionmaker(engine))
+        app.state.settings = settings
+        app.state.store = store
+        app.state.suites = registry
+        app.state.pool = pool
+        app.state.validations = ValidationService(settings, registry, pool, store)
+        try:
+            yield
+        finally:
+            pool.shutdown()
+            engine.dispose()
+
+    app = FastAPI(
+        title="datagate",
+        version=__version__,
+        description="A data validation gate for machine learning pipelines.",
+        lifespan=lifespan,
+    )
+    _register_error_handlers(app)
+
+    @app.middleware("http")
+    async def _request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        token = request_id_var.set(rid[:64])
+        started = time.monotonic()
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        response.headers["X-Request-ID"] = rid[:64]
+        log.info(
+            "%s %s %d",
+            request.method,
+            request.url.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "duration_ms": int((time.monotonic() - started) * 1000),
+            },
+        )
+        return response
+
+    for router in (health.router, validations.router, reports.router, suites.router):
+        app.include_router(router)
+    return app

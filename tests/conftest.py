@@ -1,0 +1,84 @@
+"""Fixtures shared by every test: fixed seeds, settings in a temporary folder, a running app."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from app.core.config import Settings
+from app.main import create_app
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+EXPECTATIONS = REPO / "expectations"
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds() -> None:
+    random.seed(1234)
+    np.random.seed(1234)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_settings(root: Path, **overrides: object) -> Settings:
+    expectations = root / "expectations"
+    if not expectations.exists():
+        shutil.copytree(EXPECTATIONS, expectations)
+    values: dict[str, object] = {
+        "data_dir": root / "data",
+        "expectations_dir": expectations,
+        "workers": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+class RunningApp:
+    """An app whose lifespan runs on its own loop, shared by many tests (workers start once)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._loop = asyncio.new_event_loop()
+        self._context = app.router.lifespan_context(app)
+        self._loop.run_until_complete(self._context.__aenter__())
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._context.__aexit__(None, None, None))
+        self._loop.close()
+
+
+@pytest.fixture(scope="session")
+def service_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("service")
+
+
+@pytest.fixture(scope="session")
+def running_app(service_root: Path) -> Iterator[RunningApp]:
+    settings = make_settings(service_root, max_upload_bytes=5_000_000, max_rows=100_000)
+    # Two broken suites beside the real ones: the service must start and name the problems.
+    (settings.expectations_dir / "broken_json.json").write_text('{"name": "x", "expectations": [')
+    (settings.expectations_dir / "unknown_type.json").write_text(
+        '{"name": "unknown_type", "expectations": [{"type": "expect_magic", "kwargs": {}}]}'
+    )
+    running = RunningApp(create_app(settings))
+    yield running
+    running.close()
+
+
+@pytest.fixture
+async def client(running_app: RunningApp) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=running_app.app)
+    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
