@@ -31,9 +31,7 @@ async def post(
     data = dict(fields)
     if suite is not None:
         data["suite"] = suite
-    response = await client.post(
-        "/v1/validations", files={"data": (filename, content)}, data=data
-    )
+    response = await client.post("/v1/validations", files={"data": (filename, content)}, data=data)
     return response.status_code, response.json()
 
 

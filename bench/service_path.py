@@ -1,0 +1,106 @@
+"""Great Expectations in-process against the whole service path (upload, parse, validate, store).
+
+Usage: uv run python -m bench.service_path [--sizes 10000,100000,1000000]
+Prints one Markdown table row per measurement, for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+from app.checks.expectations import parse_suite, run_suite
+from bench.common import own_peak_rss_mib, peak_rss_mib, running_server, suite_for, synthetic_frame
+
+
+def in_process(frame: pd.DataFrame, suite_json: dict) -> float:  # type: ignore[type-arg]
+    suite = parse_suite("bench", json.dumps(suite_json), origin="inline")
+    run_suite(frame.head(100), suite, sample_values=20)  # warm-up: imports, context
+    started = time.perf_counter()
+    rows = run_suite(frame, suite, sample_values=20)
+    elapsed = time.perf_counter() - started
+    assert all(r.success for r in rows), [r for r in rows if not r.success]
+    return elapsed
+
+
+def service(path: Path, workdir: Path, suite_json: dict) -> tuple[float, float]:  # type: ignore[type-arg]
+    (workdir / "expectations").mkdir(parents=True, exist_ok=True)
+    (workdir / "expectations" / "bench.json").write_text(json.dumps(suite_json))
+    with running_server(workdir, DATAGATE_WORKERS="1") as (url, process):
+        started = time.perf_counter()
+        with path.open("rb") as handle:
+            response = httpx.post(
+                f"{url}/v1/validations",
+                files={"data": (path.name, handle)},
+                data={"suite": "bench"},
+                timeout=3600,
+            )
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200, response.text[:500]
+        assert response.json()["status"] == "passed", response.text[:2000]
+        memory = peak_rss_mib(process.pid)
+    return elapsed, memory
+
+
+def small_csv_latency(workdir: Path, requests: int = 60) -> float:
+    frame = synthetic_frame(1000)
+    suite = suite_for(frame, size=10)
+    (workdir / "expectations").mkdir(parents=True, exist_ok=True)
+    (workdir / "expectations" / "small.json").write_text(json.dumps(suite))
+    body = frame.to_csv(index=False).encode()
+    timings = []
+    with running_server(workdir) as (url, _), httpx.Client(timeout=60) as client:
+        for i in range(requests + 10):
+            started = time.perf_counter()
+            response = client.post(
+                f"{url}/v1/validations", files={"data": ("s.csv", body)}, data={"suite": "small"}
+            )
+            assert response.status_code == 200, response.text[:300]
+            if i >= 10:  # the first ten warm up the workers
+                timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--formats", default="parquet,csv")
+    args = parser.parse_args()
+    print("| rows | format | file MiB | frame MiB | GE in-process s | service s | ratio | "
+          "service rows/s | service peak MiB | peak / frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for rows in [int(s) for s in args.sizes.split(",")]:
+        frame = synthetic_frame(rows)
+        suite = suite_for(frame)
+        frame_mib = frame.memory_usage(deep=True).sum() / 2**20
+        ge_seconds = in_process(frame, suite)
+        for fmt in args.formats.split(","):
+            with tempfile.TemporaryDirectory() as tmp:
+                workdir = Path(tmp)
+                path = workdir / f"data.{fmt}"
+                if fmt == "parquet":
+                    frame.to_parquet(path)
+                else:
+                    frame.to_csv(path, index=False)
+                seconds, peak = service(path, workdir, suite)
+                print(
+                    f"| {rows:,} | {fmt} | {path.stat().st_size / 2**20:.1f} | {frame_mib:.0f} | "
+                    f"{ge_seconds:.2f} | {seconds:.2f} | {seconds / ge_seconds:.2f} | "
+                    f"{rows / seconds:,.0f} | {peak:.0f} | {peak / frame_mib:.1f} |",
+                    flush=True,
+                )
+    with tempfile.TemporaryDirectory() as tmp:
+        median = small_csv_latency(Path(tmp))
+    print(f"\n1,000-row CSV, 10 expectations, median of 60 after warm-up: {median * 1000:.0f} ms")
+    print(f"(bench process peak {own_peak_rss_mib():.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
