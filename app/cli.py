@@ -12,6 +12,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.core.config import Settings
     from app.core.logging import configure_logging
+    from app.core.security import UnsafeConfiguration, check_startup
     from app.main import create_app
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
@@ -19,6 +20,11 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["workers"] = args.workers
     settings = Settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        check_startup(settings, settings.host)
+    except UnsafeConfiguration as exc:
+        print(f"datagate: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.api.deps import ReadAccess
 from app.api.routes import health, reports, suites, validations
 from app.checks.expectations import SuiteRegistry
 from app.checks.service import ValidationService
@@ -22,6 +25,11 @@ from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
 from app.core.errors import DatagateError
 from app.core.logging import configure_logging, request_id_var
+from app.core.metrics import Metrics
+from app.core.security import Authenticator
+from app.jobs.callbacks import CallbackSender
+from app.jobs.dispatcher import Dispatcher
+from app.jobs.queue import JobQueue
 from app.reports.store import ReportStore
 
 log = logging.getLogger("datagate")
@@ -61,6 +69,13 @@ def _register_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", "internal error; the request id is in the log")
 
 
+def _safe_count(jobs: JobQueue) -> int:
+    try:
+        return jobs.queued_count()
+    except Exception:  # a scrape must not fail because the database blinked
+        return 0
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -77,18 +92,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.expectations_dir,
             len(registry.errors),
         )
-        pool = WorkerPool(settings.workers)
+        pool = WorkerPool(
+            settings.workers,
+            max_jobs_per_worker=settings.max_jobs_per_worker,
+            max_queue=settings.max_queue,
+        )
         pool.start()
         await pool.warm_up()
-        store = ReportStore(make_sessionmaker(engine))
+        sessions = make_sessionmaker(engine)
+        store = ReportStore(sessions)
+        jobs = JobQueue(
+            sessions, owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        )
+        metrics = Metrics()
+        callbacks = CallbackSender(
+            [h for h in settings.callback_hosts.split(",") if h], settings.callback_secret
+        )
+        dispatcher = Dispatcher(settings, jobs, pool, metrics, callbacks)
+        metrics.track(
+            queue_depth=lambda: pool.queued + _safe_count(jobs),
+            running=lambda: pool.running,
+            worker_restarts=lambda: pool.restarts,
+        )
         app.state.settings = settings
         app.state.store = store
         app.state.suites = registry
         app.state.pool = pool
-        app.state.validations = ValidationService(settings, registry, pool, store)
+        app.state.jobs = jobs
+        app.state.metrics = metrics
+        app.state.callbacks = callbacks
+        app.state.auth = Authenticator(settings)
+        app.state.validations = ValidationService(
+            settings, registry, pool, store, jobs, dispatcher, metrics
+        )
+        dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.stop()
             pool.shutdown()
             engine.dispose()
 
@@ -126,6 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return response
 
-    for router in (health.router, validations.router, reports.router, suites.router):
-        app.include_router(router)
+    app.include_router(health.router)
+    app.include_router(validations.router)
+    app.include_router(reports.router, dependencies=[ReadAccess])
+    app.include_router(suites.router, dependencies=[ReadAccess])
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -46,16 +47,22 @@ def make_settings(root: Path, **overrides: object) -> Settings:
 
 
 class RunningApp:
-    """An app whose lifespan runs on its own loop, shared by many tests (workers start once)."""
+    """An app whose lifespan (workers, job dispatcher) runs on its own loop in a thread, shared
+    by many tests; requests reach it through httpx's ASGI transport on each test's loop."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
         self._context = app.router.lifespan_context(app)
-        self._loop.run_until_complete(self._context.__aenter__())
+        asyncio.run_coroutine_threadsafe(self._context.__aenter__(), self._loop).result(180)
 
     def close(self) -> None:
-        self._loop.run_until_complete(self._context.__aexit__(None, None, None))
+        stop = self._context.__aexit__(None, None, None)
+        asyncio.run_coroutine_threadsafe(stop, self._loop).result(120)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
         self._loop.close()
 
 

@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: the settings, the report store, the suites, the pool."""
+"""Dependencies shared by the routes: settings, store, suites, services, access control."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.checks.expectations import SuiteRegistry
-from app.checks.workers import WorkerPool
+from app.checks.service import ValidationService
 from app.core.config import Settings
+from app.core.metrics import Metrics
+from app.core.security import Authenticator
+from app.jobs.queue import JobQueue
 from app.reports.store import ReportStore
 
 
@@ -27,12 +30,36 @@ def get_suites(request: Request) -> SuiteRegistry:
     return suites
 
 
-def get_pool(request: Request) -> WorkerPool:
-    pool: WorkerPool = request.app.state.pool
-    return pool
+def get_validations(request: Request) -> ValidationService:
+    service: ValidationService = request.app.state.validations
+    return service
+
+
+def get_jobs(request: Request) -> JobQueue:
+    jobs: JobQueue = request.app.state.jobs
+    return jobs
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def require_read(request: Request) -> None:
+    auth: Authenticator = request.app.state.auth
+    auth.authorize(request, "read")
+
+
+def require_write(request: Request) -> None:
+    auth: Authenticator = request.app.state.auth
+    auth.authorize(request, "write")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[ReportStore, Depends(get_store)]
 SuitesDep = Annotated[SuiteRegistry, Depends(get_suites)]
-PoolDep = Annotated[WorkerPool, Depends(get_pool)]
+ValidationsDep = Annotated[ValidationService, Depends(get_validations)]
+JobsDep = Annotated[JobQueue, Depends(get_jobs)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ReadAccess = Depends(require_read)
+WriteAccess = Depends(require_write)

@@ -33,6 +33,7 @@ class ValidationJob(BaseModel):
     thresholds: dict[str, Any] = Field(default_factory=dict)
     max_rows: int
     sample_values: int = 20
+    artifacts_dir: Path | None = None
 
     model_config = {"arbitrary_types_allowed": True}
 

@@ -1,16 +1,23 @@
-"""The validation use case: turn a request's inputs into a job, run it off the loop, store it."""
+"""The validation use case: turn a request's inputs into a job, run it (now or queued), store it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import uuid
+from pathlib import Path
 from typing import Any
 
 from app.checks.expectations import SuiteRegistry
 from app.checks.runner import DataInput, ValidationJob, run_validation
 from app.checks.workers import WorkerPool
 from app.core.config import Settings
+from app.core.errors import ServiceBusy
+from app.core.metrics import Metrics
+from app.jobs.dispatcher import Dispatcher, job_inputs_dir
+from app.jobs.queue import JobQueue
 from app.reports.model import Report
 from app.reports.store import ReportStore
 
@@ -21,14 +28,33 @@ def new_report_id() -> str:
     return uuid.uuid4().hex
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file or folder to disk: a queued job's input must survive a power cut too."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class ValidationService:
     def __init__(
-        self, settings: Settings, suites: SuiteRegistry, pool: WorkerPool, store: ReportStore
+        self,
+        settings: Settings,
+        suites: SuiteRegistry,
+        pool: WorkerPool,
+        store: ReportStore,
+        jobs: JobQueue,
+        dispatcher: Dispatcher,
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
         self.suites = suites
         self.pool = pool
         self.store = store
+        self.jobs = jobs
+        self.dispatcher = dispatcher
+        self.metrics = metrics
 
     def build_job(
         self,
@@ -38,12 +64,11 @@ class ValidationService:
         reference: DataInput | None = None,
         roles: dict[str, Any] | None = None,
         thresholds: dict[str, Any] | None = None,
-        report_id: str | None = None,
     ) -> ValidationJob:
         """Resolve names into a self-contained job; raises 4xx errors before any work starts."""
         suite = self.suites.get(suite_name) if suite_name else None
         return ValidationJob(
-            id=report_id or new_report_id(),
+            id=new_report_id(),
             data=data,
             suite=suite,
             reference=reference,
@@ -51,13 +76,16 @@ class ValidationService:
             thresholds=thresholds or {},
             max_rows=self.settings.max_rows,
             sample_values=self.settings.sample_values,
+            artifacts_dir=self.settings.artifacts_dir,
         )
 
-    async def run(self, job: ValidationJob, *, report_url: str | None = None) -> Report:
-        report = await self.pool.run(run_validation, job)
-        report.report_url = report_url
+    async def run(self, job: ValidationJob, *, base_url: str) -> Report:
+        """Synchronous path: the caller waits for the report."""
+        report = await self.pool.run(run_validation, job, time_limit=self.settings.job_timeout_s)
+        report.report_url = f"{base_url}/reports/{report.id}"
         # Storing is a blocking DB write: keep it off the event loop too.
         await asyncio.to_thread(self.store.save, report)
+        self.metrics.observe(report, mode="sync")
         log.info(
             "validation %s: %s (%d checks, %d failed)",
             report.id,
@@ -67,3 +95,33 @@ class ValidationService:
             extra={"report_id": report.id},
         )
         return report
+
+    async def submit(self, job: ValidationJob, *, callback_url: str | None = None) -> None:
+        """Asynchronous path: when this returns, the job and its input files are durable."""
+        queued = await asyncio.to_thread(self.jobs.queued_count)
+        if queued >= self.settings.max_queue:
+            raise ServiceBusy(
+                f"{queued} validation jobs are queued (limit {self.settings.max_queue}); "
+                "retry later",
+                headers={"Retry-After": "30"},
+            )
+        folder = job_inputs_dir(self.settings, job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            moved = {}
+            for role, data in (("data", job.data), ("reference", job.reference)):
+                if data is not None and data.source is None:
+                    target = folder / f"{role}.{data.format.value}"
+                    # Same filesystem (both under the data folder): a rename, not a copy.
+                    shutil.move(data.path, target)
+                    _fsync(target)
+                    moved[role] = data.model_copy(update={"path": target})
+            _fsync(folder)
+            durable = job.model_copy(update=moved)
+            await asyncio.to_thread(
+                self.jobs.enqueue, job.id, durable.model_dump_json(), callback_url=callback_url
+            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self.dispatcher.notify()

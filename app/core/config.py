@@ -44,6 +44,54 @@ class Settings(BaseSettings):
         description="Base URL used in report links; default the URL the request came in on.",
     )
 
+    # Jobs and limits
+    max_queue: int = Field(
+        default=100, ge=0, description="Validations waiting for a worker before answering 503."
+    )
+    job_timeout_s: float = Field(
+        default=3600, gt=0, description="A validation running longer is stopped (error: timeout)."
+    )
+    job_max_attempts: int = Field(
+        default=3, ge=1, description="Starts of a job (after crashes) before it ends in error."
+    )
+    job_heartbeat_s: float = Field(default=5, gt=0, description="Running jobs' heartbeat period.")
+    job_stale_after_s: float = Field(
+        default=60, gt=0, description="A running job without heartbeat this long is taken over."
+    )
+    job_poll_s: float = Field(default=1.0, gt=0, description="How often replicas look for jobs.")
+    max_jobs_per_worker: int = Field(
+        default=200, ge=1, description="A worker process is replaced after this many jobs."
+    )
+    report_retention_days: int = Field(
+        default=0, ge=0, description="Delete reports and artifacts older than this (0: keep)."
+    )
+    shutdown_grace_s: float = Field(
+        default=25, ge=0, description="On SIGTERM, running jobs get this long before release."
+    )
+    body_timeout_s: float = Field(
+        default=300, gt=0, description="A request body that stalls this long is refused (408)."
+    )
+
+    # Access control
+    api_keys: str = Field(
+        default="",
+        description="Comma-separated `key:scope` pairs, scope `read` or `write` (write "
+        "implies read). Empty: no keys.",
+    )
+    auth: Literal["enabled", "disabled"] = Field(
+        default="enabled",
+        description="`disabled` accepts requests without keys on any address (explicit opt-out).",
+    )
+    public_reads: bool = Field(
+        default=False, description="Reports and pages readable without a key."
+    )
+
+    # Callbacks
+    callback_hosts: str = Field(
+        default="", description="Comma-separated host names callbacks may be sent to."
+    )
+    callback_secret: str = Field(default="", description="HMAC-SHA256 key signing callback bodies.")
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:

@@ -35,8 +35,26 @@ class ReportRow(Base):
     __table_args__ = (Index("ix_reports_created_id", "created_at", "id"),)
 
 
+class JobRow(Base):
+    """A validation job: durable before its 202 is sent, claimed by one replica at a time."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    spec: Mapped[str] = mapped_column(Text)
+    callback_url: Mapped[str | None] = mapped_column(Text)
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for the store; SQLite gets WAL and a busy timeout so readers never block writers."""
+    """An engine for the store; SQLite gets WAL and a busy timeout so readers do not block."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -40,19 +40,8 @@ class ReportStore:
         self._sessions = sessions
 
     def save(self, report: Report) -> None:
-        row = ReportRow(
-            id=report.id,
-            created_at=report.created_at,
-            status=report.status,
-            suite=report.suite.name if report.suite else None,
-            dataset_name=report.dataset.name,
-            rows=report.dataset.rows,
-            failed=report.summary.failed + report.summary.errored,
-            warned=report.summary.warned,
-            document=report.model_dump_json(),
-        )
         with self._sessions.begin() as session:
-            session.merge(row)
+            session.merge(report_row(report))
 
     def get(self, report_id: str) -> Report:
         with self._sessions() as session:
@@ -60,6 +49,10 @@ class ReportStore:
             if row is None:
                 raise NotFound(f"report {report_id!r} does not exist")
             return Report.model_validate_json(row.document)
+
+    def exists(self, report_id: str) -> bool:
+        with self._sessions() as session:
+            return session.get(ReportRow, report_id) is not None
 
     def list(
         self, filters: ReportFilter, *, limit: int = 50, offset: int = 0
@@ -106,6 +99,20 @@ class ReportStore:
     def ping(self) -> None:
         with self._sessions() as session:
             session.execute(select(1))
+
+
+def report_row(report: Report) -> ReportRow:
+    return ReportRow(
+        id=report.id,
+        created_at=report.created_at,
+        status=report.status,
+        suite=report.suite.name if report.suite else None,
+        dataset_name=report.dataset.name,
+        rows=report.dataset.rows,
+        failed=report.summary.failed + report.summary.errored,
+        warned=report.summary.warned,
+        document=report.model_dump_json(),
+    )
 
 
 def _escape_like(text: str) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import StoreDep, SuitesDep
+from app.api.deps import MetricsDep, ReadAccess, StoreDep, SuitesDep
+from app.core.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["health"])
 
@@ -30,3 +31,10 @@ def readyz(store: StoreDep, suites: SuitesDep) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
     )
+
+
+@router.get(
+    "/metrics", summary="Prometheus metrics", dependencies=[ReadAccess], include_in_schema=False
+)
+def metrics(registry: MetricsDep) -> Response:
+    return Response(registry.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,1 @@
+"""Durable asynchronous validations: the job table, and the loop that drains it."""

@@ -1,0 +1,198 @@
+"""The loop that drains the job queue: claims jobs, runs them in the pool, stores their reports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from app.checks.runner import ValidationJob, run_validation
+from app.checks.workers import WorkerCrashed, WorkerPool
+from app.core.config import Settings
+from app.core.errors import DatagateError
+from app.core.metrics import Metrics
+from app.jobs.callbacks import CallbackSender
+from app.jobs.queue import Job, JobQueue
+from app.reports.model import DatasetInfo, Report
+
+log = logging.getLogger(__name__)
+
+
+def error_report(job_id: str, spec: str, message: str) -> Report:
+    """The report of a job that could not produce one: status error, with the reason."""
+    job = ValidationJob.model_validate_json(spec)
+    return Report(
+        id=job_id,
+        status="error",
+        success=False,
+        dataset=DatasetInfo(
+            name=job.data.name,
+            format=job.data.format.value,
+            rows=0,
+            sha256=job.data.sha256,
+            bytes=job.data.bytes,
+            source=job.data.source,
+        ),
+        error=message,
+    )
+
+
+def job_inputs_dir(settings: Settings, job_id: str) -> Path:
+    return settings.data_dir / "jobs" / job_id
+
+
+class Dispatcher:
+    """One per replica. Runs at most `capacity` jobs at once; others wait in the table."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue: JobQueue,
+        pool: WorkerPool,
+        metrics: Metrics,
+        callbacks: CallbackSender,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.pool = pool
+        self.metrics = metrics
+        self.callbacks = callbacks
+        self.capacity = settings.workers
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tasks = [
+            asyncio.create_task(self._drain(), name="datagate-dispatch"),
+            asyncio.create_task(self._heartbeat(), name="datagate-heartbeat"),
+        ]
+
+    def notify(self) -> None:
+        """A job was queued: look now rather than at the next poll. Safe from any thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _drain(self) -> None:
+        while not self._stopping:
+            try:
+                await self._take_over_stale()
+                while len(self._running) < self.capacity and not self._stopping:
+                    job = await asyncio.to_thread(self.queue.claim)
+                    if job is None:
+                        break
+                    log.info("job %s claimed (attempt %d)", job.id, job.attempts)
+                    self._running[job.id] = asyncio.create_task(self._run(job))
+            except Exception:  # the database may be briefly away; try again next round
+                log.exception("job dispatch failed; retrying")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.job_poll_s)
+
+    async def _heartbeat(self) -> None:
+        while not self._stopping:
+            try:
+                await asyncio.to_thread(self.queue.heartbeat, list(self._running))
+                if self.settings.report_retention_days:
+                    await self._purge()
+            except Exception:
+                log.exception("heartbeat failed; retrying")
+            await asyncio.sleep(self.settings.job_heartbeat_s)
+
+    async def _take_over_stale(self) -> None:
+        stale = await asyncio.to_thread(
+            self.queue.stale, timedelta(seconds=self.settings.job_stale_after_s)
+        )
+        for job_id in stale:
+            if job_id in self._running:
+                continue
+            status = await asyncio.to_thread(
+                self.queue.requeue_or_fail,
+                job_id,
+                "its replica stopped (killed or crashed) while the job ran",
+                max_attempts=self.settings.job_max_attempts,
+                error_report=error_report,
+                stale_owner=True,
+            )
+            log.warning("job %s was left running by a stopped replica: now %s", job_id, status)
+            if status == "error":
+                self._remove_inputs(job_id)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            spec = ValidationJob.model_validate_json(job.spec)
+            try:
+                report = await self.pool.run(
+                    run_validation, spec, time_limit=self.settings.job_timeout_s
+                )
+            except WorkerCrashed as exc:
+                status = await asyncio.to_thread(
+                    self.queue.requeue_or_fail,
+                    job.id,
+                    exc.message,
+                    max_attempts=self.settings.job_max_attempts,
+                    error_report=error_report,
+                )
+                log.warning("job %s: worker crashed; job is now %s", job.id, status)
+                if status == "error":
+                    self._remove_inputs(job.id)
+                return
+            except DatagateError as exc:
+                prefix = "timeout: " if exc.code == "validation_timeout" else ""
+                report = error_report(job.id, job.spec, f"{prefix}{exc.message}")
+            except Exception as exc:
+                log.exception("job %s failed", job.id)
+                report = error_report(job.id, job.spec, f"internal error: {type(exc).__name__}")
+            report.report_url = f"{self._base_url()}/reports/{job.id}"
+            if await asyncio.to_thread(self.queue.finish, job.id, report):
+                self.metrics.observe(report, mode="async")
+                self._remove_inputs(job.id)
+                log.info("job %s ended: %s", job.id, report.status)
+                if job.callback_url:
+                    self.callbacks.send(job.callback_url, report)
+        finally:
+            self._running.pop(job.id, None)
+            self._wake.set()
+
+    def _base_url(self) -> str:
+        return (
+            self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        ).rstrip("/")
+
+    def _remove_inputs(self, job_id: str) -> None:
+        shutil.rmtree(job_inputs_dir(self.settings, job_id), ignore_errors=True)
+
+    async def _purge(self) -> None:
+        removed = await asyncio.to_thread(
+            self.queue.purge_reports, timedelta(days=self.settings.report_retention_days)
+        )
+        for report_id in removed:
+            shutil.rmtree(self.settings.artifacts_dir / report_id, ignore_errors=True)
+
+    async def stop(self) -> None:
+        """Graceful: stop claiming, let running jobs finish within the grace period, release the
+        rest for another replica (or this one's next start)."""
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        running = list(self._running.items())
+        if running:
+            _, pending = await asyncio.wait(
+                [t for _, t in running], timeout=self.settings.shutdown_grace_s
+            )
+            for job_id, task in running:
+                if task in pending:
+                    await asyncio.to_thread(self.queue.release, job_id)
+                    task.cancel()
+                    log.info("job %s released for another replica", job_id)
