@@ -148,8 +148,7 @@ def read_dataframe(path: Path, fmt: DataFormat, *, max_rows: int) -> pd.DataFram
             case DataFormat.ARROW:
                 table = _read_arrow(path, max_rows)
         _refuse_duplicate_columns(table.schema.names)
-        frame: pd.DataFrame = table.to_pandas()
-        return frame
+        return _to_pandas(table)
     except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as exc:
         # A last net: the specific readers say more where they can, but pyarrow has many
         # error paths (bad footers, odd types, out-of-range timestamps in to_pandas).
@@ -436,6 +435,16 @@ def _collect_batches(
 
 
 # --- shared ---------------------------------------------------------------------------------
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    try:
+        frame: pd.DataFrame = table.to_pandas()
+    except (KeyError, TypeError, IndexError, AttributeError):
+        # The "pandas" schema metadata (index, dtypes) comes from the file and may be corrupt;
+        # it only restores pandas niceties, so read the columns without it.
+        frame = table.to_pandas(ignore_metadata=True)
+    return frame
 
 
 def _check_rows(rows: int, max_rows: int) -> None:

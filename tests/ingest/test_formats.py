@@ -455,3 +455,15 @@ def test_ndjson_with_invalid_utf8_is_refused_not_replaced(tmp_path: Path) -> Non
 
     with pytest.raises(InvalidData, match="line 2"):
         read_dataframe(path, F.NDJSON, max_rows=10)
+
+
+def test_parquet_with_corrupt_pandas_metadata_still_reads_its_columns(tmp_path: Path) -> None:
+    path = tmp_path / "odd.parquet"
+    table = pa.Table.from_pandas(_frame(), preserve_index=False)
+    broken = b'{"columns": [{"name": "id"}], "index_columns": [], "column_indexes": []}'
+    pa_parquet.write_table(table.replace_schema_metadata({b"pandas": broken}), path)
+
+    read = read_dataframe(path, F.PARQUET, max_rows=10)
+
+    assert list(read.columns) == list(_frame().columns)
+    assert read["id"].tolist() == [1, 2, 3]
