@@ -459,6 +459,6 @@ def _refuse_duplicate_columns(names: list[str]) -> None:
 
 
 def _arrow_message(exc: BaseException) -> str:
-    # pyarrow prefixes some messages with the C++ source location; clients need only the text.
+    # pyarrow prefixes parse errors with the parser's name; our messages already say which file.
     text = str(exc).strip() or type(exc).__name__
     return text.removeprefix("CSV parse error: ").removeprefix("JSON parse error: ")
