@@ -263,7 +263,7 @@ def run_deepchecks(
         missing = _missing_prerequisites(spec, roles, reference is not None, regression)
         n_samples = min(settings.max_rows_before_sampling, _SAMPLE_CAPS.get(spec.name, 10**12))
         if missing:
-            rows.append(_skipped_row(spec, missing))
+            rows.append(_not_applicable_row(spec, missing))
             continue
         check = spec.build(settings, n_samples)
         started = time.perf_counter()
@@ -286,7 +286,10 @@ def run_deepchecks(
             continue
         durations[spec.name] = round((time.perf_counter() - started) * 1000)
         results.append(result)
-        rows.extend(_rows_for(spec, result, settings, n_samples, roles.label))
+        checked = {"data": min(n_samples, len(data_used))}
+        if spec.train_test and ref_used is not None:
+            checked["reference"] = min(n_samples, len(ref_used))
+        rows.extend(_rows_for(spec, result, settings, n_samples, checked, roles.label))
 
     written = None
     if html_path is not None:
@@ -348,6 +351,8 @@ class _Measure:
     column: str | None
     observed: dict[str, Any]
     breached: bool
+    # Set when deepchecks measured nothing for this column, and why.
+    not_measured: str | None = None
 
 
 @dataclass(frozen=True)
@@ -363,6 +368,8 @@ class _Spec:
     # The DeepchecksThresholds fields the check's condition uses, stated in each row's `expected`.
     thresholds: tuple[str, ...] = ()
     fixed_expected: Mapping[str, Any] = field(default_factory=dict)
+    # Per-column checks give one row a column; the others one row a check.
+    per_column: bool = False
     # Label checks measure one column, the label: their row names it.
     on_label: bool = False
 
@@ -527,13 +534,13 @@ def _measure_feature_drift(value: Any, t: DeepchecksThresholds) -> list[_Measure
     rows = []
     for col, info in value.items():
         score = info["Drift score"]
-        observed = {
-            "drift_score": None if score is None else float(score),
-            "method": info["Method"],
-        }
-        rows.append(
-            _Measure(str(col), observed, score is not None and score >= t.max_feature_drift)
-        )
+        if score is None:
+            # deepchecks needs min_samples (10) non-null values on each side to score a column.
+            why = "too few non-null values to measure drift (deepchecks needs 10 on each side)"
+            rows.append(_Measure(str(col), {"method": info["Method"]}, False, not_measured=why))
+            continue
+        observed = {"drift_score": float(score), "method": info["Method"]}
+        rows.append(_Measure(str(col), observed, float(score) >= t.max_feature_drift))
     return rows
 
 
@@ -658,18 +665,18 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(
         "FeatureLabelCorrelation", "leakage", ("label",), train_test=False,
         build=_build_feature_label_correlation, measure=_measure_feature_label_pps,
-        thresholds=("max_feature_label_pps",),
+        thresholds=("max_feature_label_pps",), per_column=True,
     ),
     _Spec(
         "FeatureLabelCorrelationChange", "leakage", ("reference", "label"), train_test=True,
         build=_build_feature_label_correlation_change, measure=_measure_pps_change,
-        thresholds=("max_feature_label_pps_change",),
+        thresholds=("max_feature_label_pps_change",), per_column=True,
     ),
     # drift, and values in the data the reference never had
     _Spec(
         "FeatureDrift", "drift", ("reference",), train_test=True,
         build=_build_feature_drift, measure=_measure_feature_drift,
-        thresholds=("max_feature_drift",),
+        thresholds=("max_feature_drift",), per_column=True,
     ),
     _Spec(
         "LabelDrift", "drift", ("reference", "label"), train_test=True,
@@ -684,7 +691,7 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(
         "NewCategoryTrainTest", "drift", ("reference",), train_test=True,
         build=_build_new_category, measure=_measure_new_category,
-        thresholds=("max_new_category_ratio",),
+        thresholds=("max_new_category_ratio",), per_column=True,
     ),
     _Spec(
         "NewLabelTrainTest", "drift", ("reference", "label", "classification"), train_test=True,
@@ -694,12 +701,13 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(
         "StringMismatchComparison", "drift", ("reference",), train_test=True,
         build=_build_string_mismatch, measure=_measure_string_mismatch,
-        thresholds=("max_new_variants_ratio",),
+        thresholds=("max_new_variants_ratio",), per_column=True,
     ),
     # integrity of the data alone
     _Spec(
         "MixedNulls", "integrity", (), train_test=False,
-        build=_build_mixed_nulls, measure=_measure_mixed_nulls, thresholds=("max_null_types",),
+        build=_build_mixed_nulls, measure=_measure_mixed_nulls,
+        thresholds=("max_null_types",), per_column=True,
     ),
     _Spec(
         "DataDuplicates", "integrity", (), train_test=False,
@@ -715,12 +723,12 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(
         "IsSingleValue", "integrity", (), train_test=False,
         build=_build_single_value, measure=_measure_single_value,
-        fixed_expected={"min_distinct_values": 2},
+        fixed_expected={"min_distinct_values": 2}, per_column=True,
     ),
     _Spec(
         "MixedDataTypes", "integrity", (), train_test=False,
         build=_build_mixed_types, measure=_measure_mixed_types,
-        fixed_expected={"rare_type_ratio_not_between": list(_RARE_TYPE_RANGE)},
+        fixed_expected={"rare_type_ratio_not_between": list(_RARE_TYPE_RANGE)}, per_column=True,
     ),
 )
 # fmt: on
@@ -747,7 +755,12 @@ _REASONS = {
 
 
 def _rows_for(
-    spec: _Spec, result: Any, settings: DeepchecksSettings, n_samples: int, label: str | None
+    spec: _Spec,
+    result: Any,
+    settings: DeepchecksSettings,
+    n_samples: int,
+    rows_checked: dict[str, int],
+    label: str | None,
 ) -> list[CheckResult]:
     conditions = [
         {"name": c.name, "category": c.category.value, "details": str(c.details)}
@@ -757,7 +770,11 @@ def _rows_for(
         (c["category"] for c in conditions), key=_CATEGORY_ORDER.__getitem__, default="PASS"
     )
     expected = spec.expected(settings.thresholds)
-    details: dict[str, Any] = {"conditions": conditions, "n_samples": n_samples}
+    details: dict[str, Any] = {
+        "conditions": conditions,
+        "n_samples": n_samples,
+        "rows_checked": rows_checked,
+    }
     if worst == "ERROR":
         reason = "; ".join(c["details"] for c in conditions if c["category"] == "ERROR")
         return [_error_row(spec, f"condition could not be evaluated: {reason}", expected)]
@@ -771,20 +788,27 @@ def _rows_for(
     if spec.on_label:
         measures = [replace(m, column=label) for m in measures]
     outcome, severity = _OUTCOME[worst]
-    breached = [m for m in measures if m.breached]
-    if not measures or (worst != "PASS" and not breached):
-        # Nothing to show per column (e.g. no string columns), or the condition failed for a
-        # reason the per-column measure did not see: one row carries the condition's verdict.
-        observed = measures[0].observed if len(measures) == 1 else {}
-        column = measures[0].column if len(measures) == 1 else None
-        return [_row(spec, column, outcome, severity, observed, expected, details)]
+    if not measures:
+        # Nothing measured per column (e.g. no string columns to compare): one row, the verdict.
+        return [_row(spec, None, outcome, severity, {}, expected, details)]
+    if len(measures) == 1 and not spec.per_column:
+        # A check with one number: deepchecks' verdict on it is the row's outcome.
+        only = measures[0]
+        return [_row(spec, only.column, outcome, severity, only.observed, expected, details)]
     rows = []
     for m in measures:
-        # A column only fails when deepchecks' condition failed too: its verdict stands.
-        if m.breached and worst != "PASS":
+        if m.not_measured is not None:
+            rows.append(_skipped_row(spec, m.not_measured, column=m.column))
+        elif m.breached and worst != "PASS":
             rows.append(_row(spec, m.column, outcome, severity, m.observed, expected, details))
         else:
+            # A column is only failed where deepchecks' condition failed too.
             rows.append(_row(spec, m.column, "passed", "critical", m.observed, expected, details))
+    if worst != "PASS" and not any(m.breached for m in measures):
+        # The condition did not pass though no column crossed the threshold as read here:
+        # deepchecks' verdict still stands, on a row of its own.
+        details = {**details, "note": "no single column crossed the threshold"}
+        rows.append(_row(spec, None, outcome, severity, {}, expected, details))
     return rows
 
 
@@ -811,16 +835,23 @@ def _row(
     )
 
 
-def _skipped_row(spec: _Spec, missing: list[str]) -> CheckResult:
-    reason = "; ".join(_REASONS[m] for m in missing)
+def _not_applicable_row(spec: _Spec, missing: list[str]) -> CheckResult:
+    reason = "not applicable: " + "; ".join(_REASONS[m] for m in missing)
+    row = _skipped_row(spec, reason)
+    row.details["needs"] = list(spec.needs)
+    return row
+
+
+def _skipped_row(spec: _Spec, reason: str, *, column: str | None = None) -> CheckResult:
     return CheckResult(
         source=SOURCE,
         category=spec.category,
         name=spec.name,
+        column=column,
         success=True,
         outcome="skipped",
         severity="info",
-        details={"reason": f"not applicable: {reason}", "needs": list(spec.needs)},
+        details={"reason": reason},
     )
 
 

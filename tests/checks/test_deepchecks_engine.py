@@ -174,6 +174,18 @@ def test_numeric_column_scaled_by_1000_flags_drift_on_that_column_only() -> None
     assert not carat.success
 
 
+def test_column_too_sparse_to_score_is_skipped_with_the_reason_not_passed() -> None:
+    reference, data = _split(_diamonds())
+    data.loc[5:, "depth"] = np.nan  # 5 values left: deepchecks needs 10 to score drift
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="cut"), _only("FeatureDrift"))
+
+    depth = _row(outcome, "FeatureDrift", "depth")
+    assert depth.outcome == "skipped"
+    assert "too few non-null values" in depth.details["reason"]
+    assert _row(outcome, "FeatureDrift", "table").outcome == "passed"
+
+
 def test_reference_rows_copied_into_data_flag_train_test_samples_mix() -> None:
     reference, data = _split(_diamonds())
     leaked = pd.concat([data, reference.iloc[: len(reference) // 3]], ignore_index=True)
@@ -411,7 +423,22 @@ def test_frames_over_the_row_limit_are_sampled_and_the_sample_size_reported() ->
     assert first.data_sample_rows == 500
     assert first.reference_sample_rows is None
     assert first.checks == again.checks  # the seed is fixed
-    assert _row(first, "DataDuplicates").details["n_samples"] == 500
+    assert _row(first, "DataDuplicates").details["rows_checked"] == {"data": 500}
+
+
+def test_quadratic_checks_get_a_smaller_sample_of_their_own() -> None:
+    reference, data = _split(_diamonds())
+
+    outcome = run_deepchecks(
+        data, reference, ColumnRoles(label="cut"), _only("TrainTestSamplesMix", "DataDuplicates")
+    )
+
+    assert _row(outcome, "TrainTestSamplesMix").details["n_samples"] == 50_000
+    assert _row(outcome, "DataDuplicates").details["n_samples"] == 100_000
+    assert _row(outcome, "TrainTestSamplesMix").details["rows_checked"] == {
+        "data": 1000,
+        "reference": 1000,
+    }
 
 
 # --- configuration: suite meta under request values -----------------------------------------
