@@ -9,6 +9,7 @@ import html
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -108,6 +109,8 @@ class DeepchecksOutcome:
     data_sample_rows: int | None = None
     reference_sample_rows: int | None = None
     html_path: Path | None = None
+    # Why no HTML view was written although one was asked for.
+    html_error: str | None = None
     # Milliseconds per check that ran: where the time of a slow run went.
     durations_ms: dict[str, int] = field(default_factory=dict)
 
@@ -271,7 +274,11 @@ def run_deepchecks(
             # deepchecks' permutation importance asks joblib for n_jobs=-1 worker processes:
             # 15 s of start-up inside a worker that is already one process of a pool. Threads
             # give the same numbers in well under a second.
-            with joblib.parallel_config(backend="threading"):
+            # deepchecks 0.19 calls pandas and sklearn APIs that warn of their own deprecation on
+            # every run; nobody running datagate can act on them.
+            with joblib.parallel_config(backend="threading"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
                 if spec.train_test:
                     result = check.run(ref_ds, data_ds, with_display=want_display)
                 else:
@@ -291,15 +298,21 @@ def run_deepchecks(
             checked["reference"] = min(n_samples, len(ref_used))
         rows.extend(_rows_for(spec, result, settings, n_samples, checked, roles.label))
 
-    written = None
+    written, html_error = None, None
     if html_path is not None:
-        written = write_html(results, html_path, plotly_src=plotly_src)
+        try:
+            written = write_html(results, html_path, plotly_src=plotly_src)
+        except Exception as exc:
+            # The rows stand without the view; the report says why there is none.
+            logger.warning("could not write the deepchecks HTML view: %s", exc)
+            html_error = f"{type(exc).__name__}: {exc}"
     return DeepchecksOutcome(
         checks=rows,
         roles=roles_used,
         data_sample_rows=data_sampled,
         reference_sample_rows=ref_sampled,
         html_path=written,
+        html_error=html_error,
         durations_ms=durations,
     )
 

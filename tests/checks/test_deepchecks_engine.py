@@ -537,6 +537,29 @@ def test_html_loads_plotly_from_the_given_src_and_from_no_cdn(html_file: Path) -
     assert html_file.stat().st_size < 1_000_000  # plotly.js itself (4.5 MB) is not inlined
 
 
+def test_html_view_that_cannot_be_written_leaves_the_rows_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from deepchecks.core.serialization.suite_result.html import SuiteResultSerializer
+
+    def refuse(self: Any, **kwargs: Any) -> str:
+        raise ValueError("figure too large")
+
+    monkeypatch.setattr(SuiteResultSerializer, "serialize", refuse)
+
+    outcome = run_deepchecks(
+        _diamonds(),
+        None,
+        ColumnRoles(label="cut"),
+        _only("DataDuplicates"),
+        html_path=tmp_path / "view.html",
+    )
+
+    assert outcome.html_path is None
+    assert outcome.html_error is not None and "figure too large" in outcome.html_error
+    assert _row(outcome, "DataDuplicates").outcome == "passed"
+
+
 def test_plotly_js_path_is_the_bundle_plotly_ships() -> None:
     path = plotly_js_path()
 
