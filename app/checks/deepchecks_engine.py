@@ -1,0 +1,989 @@
+"""The deepchecks engine: leakage, drift and integrity checks as report rows, and an HTML view.
+
+Verdicts come from each check's own conditions, never from `SuiteResult.passed()` (see STACK.md).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.checks.roles import ROLE_FIELDS, ColumnRoles, validate_roles
+from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid
+from app.reports.model import CheckResult, Outcome, Severity
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "deepchecks"
+META_KEY = "datagate"
+
+# deepchecks' per-check defaults are 10M rows for these two, and both grow faster than linearly
+# (STACK.md: 1350 s and 141 s at 1M rows), so they get a much smaller sample of their own.
+_SAMPLE_CAPS = {"DateTrainTestLeakageDuplicates": 10_000, "TrainTestSamplesMix": 50_000}
+
+# How many offending values (new categories, variants, ...) a row keeps.
+_MAX_LISTED = 20
+
+
+class DeepchecksThresholds(BaseModel):
+    """Limits the checks are held to. Defaults are deepchecks' own condition defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_feature_drift: float = Field(default=0.2, ge=0, description="FeatureDrift, per feature")
+    max_label_drift: float = Field(default=0.15, ge=0, description="LabelDrift")
+    max_multivariate_drift: float = Field(
+        default=0.25, ge=0, description="MultivariateDrift, 2*AUC-1 of a domain classifier"
+    )
+    max_samples_mix_ratio: float = Field(
+        default=0.05, ge=0, le=1, description="TrainTestSamplesMix: share of data rows in reference"
+    )
+    max_feature_label_pps: float = Field(
+        default=0.8, ge=0, le=1, description="FeatureLabelCorrelation: predictive power score"
+    )
+    max_feature_label_pps_change: float = Field(
+        default=0.2, ge=0, le=1, description="FeatureLabelCorrelationChange: |PPS difference|"
+    )
+    max_new_category_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="NewCategoryTrainTest: share of rows, per feature"
+    )
+    max_new_labels: int = Field(default=0, ge=0, description="NewLabelTrainTest: label values")
+    max_new_variants_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="StringMismatchComparison: share of rows, per column"
+    )
+    max_date_leakage_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="DateTrainTestLeakageOverlap and ...Duplicates"
+    )
+    max_index_leakage_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="IndexTrainTestLeakage"
+    )
+    max_duplicates_ratio: float = Field(default=0.05, ge=0, le=1, description="DataDuplicates")
+    max_conflicting_labels_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="ConflictingLabels"
+    )
+    max_null_types: int = Field(default=1, ge=0, description="MixedNulls, per column")
+
+
+class DeepchecksSettings(BaseModel):
+    """How the checks run: thresholds, drift methods, and when to sample."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thresholds: DeepchecksThresholds = Field(default_factory=DeepchecksThresholds)
+    max_rows_before_sampling: int = Field(
+        default=100_000, gt=0, description="A frame with more rows is sampled down to this many"
+    )
+    random_state: int = 42
+    numerical_drift_method: Literal["KS", "EMD"] = "KS"
+    categorical_drift_method: Literal["cramers_v", "PSI"] = "cramers_v"
+    checks: list[str] | None = Field(
+        default=None, description="Run only these checks (class names); default all of them"
+    )
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if name not in CHECK_NAMES:
+                raise ValueError(f"unknown check {name!r}; known: {', '.join(CHECK_NAMES)}")
+        return value
+
+
+@dataclass
+class DeepchecksOutcome:
+    """What one run produced: report rows, the roles used, the samples taken, the HTML file."""
+
+    checks: list[CheckResult]
+    roles: dict[str, Any]
+    data_sample_rows: int | None = None
+    reference_sample_rows: int | None = None
+    html_path: Path | None = None
+    # Why no HTML view was written although one was asked for.
+    html_error: str | None = None
+    # Milliseconds per check that ran: where the time of a slow run went.
+    durations_ms: dict[str, int] = field(default_factory=dict)
+
+
+def resolve_config(
+    suite_meta: Mapping[str, Any] | None,
+    request_roles: Mapping[str, Any] | None,
+    request_thresholds: Mapping[str, Any] | None,
+) -> tuple[ColumnRoles, DeepchecksSettings]:
+    """Merge the suite's `meta["datagate"]` under the request's roles and thresholds.
+
+    The suite block may hold `roles` and `thresholds` dicts and the other DeepchecksSettings
+    fields. A request value of None (or an empty string) leaves the suite's value in place.
+    """
+    block = _mapping((suite_meta or {}).get(META_KEY), f'meta["{META_KEY}"]')
+    suite_roles = _mapping(block.pop("roles", None), f'meta["{META_KEY}"]["roles"]')
+    suite_thresholds = _mapping(block.pop("thresholds", None), f'meta["{META_KEY}"]["thresholds"]')
+
+    _refuse_unknown(suite_roles, ROLE_FIELDS, f'suite meta["{META_KEY}"]["roles"]', SuiteInvalid)
+    _refuse_unknown(
+        suite_thresholds,
+        tuple(DeepchecksThresholds.model_fields),
+        f'suite meta["{META_KEY}"]["thresholds"]',
+        SuiteInvalid,
+    )
+    setting_keys = tuple(k for k in DeepchecksSettings.model_fields if k != "thresholds")
+    _refuse_unknown(
+        block, (*setting_keys, "roles", "thresholds"), f'suite meta["{META_KEY}"]', SuiteInvalid
+    )
+    _refuse_unknown(request_roles or {}, ROLE_FIELDS, "column roles", InvalidRequest)
+    _refuse_unknown(
+        request_thresholds or {},
+        tuple(DeepchecksThresholds.model_fields),
+        "thresholds",
+        InvalidRequest,
+    )
+
+    given_roles = {k: v for k, v in (request_roles or {}).items() if not _absent(v)}
+    given_thresholds = {k: v for k, v in (request_thresholds or {}).items() if not _absent(v)}
+    try:
+        suite_side = ColumnRoles.model_validate(suite_roles)
+        suite_settings = DeepchecksSettings.model_validate(
+            {**block, "thresholds": suite_thresholds}
+        )
+    except ValidationError as exc:
+        raise SuiteInvalid(f'Suite meta["{META_KEY}"]: {_first_error(exc)}') from exc
+    try:
+        roles = ColumnRoles.model_validate(
+            {**suite_side.model_dump(exclude_none=True), **given_roles}
+        )
+        thresholds = DeepchecksThresholds.model_validate(
+            {**suite_settings.thresholds.model_dump(), **given_thresholds}
+        )
+    except ValidationError as exc:
+        raise InvalidRequest(_first_error(exc)) from exc
+    return roles, suite_settings.model_copy(update={"thresholds": thresholds})
+
+
+def plotly_js_path() -> Path:
+    """The plotly.min.js the installed plotly package ships: the one script the HTML view loads."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def run_deepchecks(
+    data: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    roles: ColumnRoles,
+    settings: DeepchecksSettings,
+    *,
+    html_path: Path | None = None,
+    plotly_src: str = "/static/plotly.min.js",
+) -> DeepchecksOutcome:
+    """Run every leakage, drift and integrity check on `data` (against `reference` where given).
+
+    Raises InvalidRequest for a role naming a missing column and InvalidData for an empty frame;
+    everything that goes wrong inside deepchecks becomes an `error` row instead.
+    With `html_path`, checks keep their figures and the deepchecks view is written there.
+    """
+    from deepchecks.tabular import Dataset
+    from deepchecks.tabular.utils.task_inference import infer_task_type_by_labels
+    from deepchecks.tabular.utils.task_type import TaskType
+
+    # Roles name columns by string; a frame read without a header has integer column names.
+    data = _string_columns(data)
+    reference = None if reference is None else _string_columns(reference)
+    frames = {"data": data} if reference is None else {"data": data, "reference": reference}
+    for name, frame in frames.items():
+        if frame.empty:
+            raise InvalidData(f"The {name} dataset has no rows; deepchecks needs at least one")
+        validate_roles(roles, list(frame.columns), dataset=name)
+    features = roles.feature_columns(list(data.columns))
+    if reference is not None:
+        # The reference must hold every feature of the data, given or defaulted.
+        validate_roles(
+            roles.model_copy(update={"features": features}),
+            list(reference.columns),
+            dataset="reference",
+        )
+
+    data_used, data_sampled = _sample(data, settings)
+    ref_used, ref_sampled = (None, None) if reference is None else _sample(reference, settings)
+
+    def dataset(frame: pd.DataFrame, categorical: list[str] | None, task: Any) -> Any:
+        return Dataset(
+            frame,
+            label=roles.label,
+            label_type=None if task is None else task.value,
+            features=features,
+            cat_features=categorical,
+            index_name=roles.index,
+            datetime_name=roles.datetime,
+            dataset_name=None,
+        )
+
+    # Both datasets must agree on which features are categorical, so the inference (when roles
+    # give none) runs once, on the reference when there is one: it is what the data is held to.
+    # The task type too: left to each check, a single-dataset check on the data alone can call
+    # an integer label classes where a train-test check over both calls it a regression target.
+    try:
+        used = [f for f in (ref_used, data_used) if f is not None]
+        task = None
+        if roles.label is not None:
+            task = infer_task_type_by_labels(pd.concat([f[roles.label] for f in used]))
+        first = dataset(used[0], roles.categorical, task)
+        categorical = [str(c) for c in first.cat_features]
+        data_ds = first if ref_used is None else dataset(data_used, categorical, task)
+        ref_ds = None if ref_used is None else first
+    except Exception as exc:
+        # A frame deepchecks cannot model (e.g. a label column it refuses) fails every check.
+        logger.warning("deepchecks could not build its datasets: %s", exc)
+        return _all_errored(exc, roles, settings, features, data_sampled, ref_sampled)
+
+    roles_used = {
+        "label": roles.label,
+        "datetime": roles.datetime,
+        "index": roles.index,
+        "features": features,
+        "categorical": categorical,
+        "categorical_inferred": roles.categorical is None,
+    }
+    regression = task == TaskType.REGRESSION
+    if roles.label is not None:
+        roles_used["label_type"] = "regression" if regression else "classification"
+    want_display = html_path is not None
+    rows: list[CheckResult] = []
+    results: list[Any] = []
+    durations: dict[str, int] = {}
+    for spec in _SPECS:
+        if settings.checks is not None and spec.name not in settings.checks:
+            continue
+        missing = _missing_prerequisites(spec, roles, reference is not None, regression)
+        n_samples = min(settings.max_rows_before_sampling, _SAMPLE_CAPS.get(spec.name, 10**12))
+        if missing:
+            rows.append(_not_applicable_row(spec, missing))
+            continue
+        check = spec.build(settings, n_samples)
+        started = time.perf_counter()
+        try:
+            # deepchecks' permutation importance asks joblib for n_jobs=-1 worker processes:
+            # 15 s of start-up inside a worker that is already one process of a pool. Threads
+            # give the same numbers in well under a second.
+            # deepchecks 0.19 calls pandas and sklearn APIs that warn of their own deprecation on
+            # every run; nobody running datagate can act on them.
+            with joblib.parallel_config(backend="threading"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                if spec.train_test:
+                    result = check.run(ref_ds, data_ds, with_display=want_display)
+                else:
+                    result = check.run(data_ds, with_display=want_display)
+        except Exception as exc:
+            logger.warning("deepchecks check %s crashed: %s", spec.name, exc)
+            rows.append(_error_row(spec, f"{type(exc).__name__}: {exc}"))
+            if want_display:
+                from deepchecks.core.check_result import CheckFailure
+
+                results.append(CheckFailure(check, exc))
+            continue
+        durations[spec.name] = round((time.perf_counter() - started) * 1000)
+        results.append(result)
+        checked = {"data": min(n_samples, len(data_used))}
+        if spec.train_test and ref_used is not None:
+            checked["reference"] = min(n_samples, len(ref_used))
+        rows.extend(_rows_for(spec, result, settings, n_samples, checked, roles.label))
+
+    written, html_error = None, None
+    if html_path is not None:
+        try:
+            written = write_html(results, html_path, plotly_src=plotly_src)
+        except Exception as exc:
+            # The rows stand without the view; the report says why there is none.
+            logger.warning("could not write the deepchecks HTML view: %s", exc)
+            html_error = f"{type(exc).__name__}: {exc}"
+    return DeepchecksOutcome(
+        checks=rows,
+        roles=roles_used,
+        data_sample_rows=data_sampled,
+        reference_sample_rows=ref_sampled,
+        html_path=written,
+        html_error=html_error,
+        durations_ms=durations,
+    )
+
+
+def write_html(results: list[Any], path: Path, *, plotly_src: str) -> Path:
+    """Write deepchecks' view of `results` as one page that loads plotly only from `plotly_src`.
+
+    deepchecks' own `save_as_html` either inlines 4.5 MB of plotly.js or points at public CDNs.
+    Its serializer can leave both out; its figures then call `require(["plotly"], ...)`, which
+    a four-line shim answers with the `Plotly` global from the one local script.
+    """
+    from deepchecks.core.serialization.suite_result.html import SuiteResultSerializer
+    from deepchecks.core.suite import SuiteResult
+
+    suite_result = SuiteResult("datagate: deepchecks", results)
+    body = SuiteResultSerializer(suite_result).serialize(
+        output_id="datagate",
+        full_html=False,
+        include_plotlyjs=False,
+        include_requirejs=False,
+        connected=False,
+    )
+    src = html.escape(plotly_src, quote=True)
+    page = f"""<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8"/>
+<title>deepchecks: datagate</title>
+<script charset="utf-8" src="{src}"></script>
+<script type="text/javascript">
+window.require = window.require || function (deps, callback) {{ callback(window.Plotly); }};
+</script>
+</head>
+<body style="background-color: white; padding: 1rem 1rem 0 1rem;">
+{body}
+</body>
+</html>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Measure:
+    column: str | None
+    observed: dict[str, Any]
+    breached: bool
+    # Set when deepchecks measured nothing for this column, and why.
+    not_measured: str | None = None
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One deepchecks check: when it applies, how to build it, how to read its value."""
+
+    name: str
+    category: str
+    needs: tuple[str, ...]
+    train_test: bool
+    build: Callable[[DeepchecksSettings, int], Any]
+    measure: Callable[[Any, DeepchecksThresholds], list[_Measure]]
+    # The DeepchecksThresholds fields the check's condition uses, stated in each row's `expected`.
+    thresholds: tuple[str, ...] = ()
+    fixed_expected: Mapping[str, Any] = field(default_factory=dict)
+    # Per-column checks give one row a column; the others one row a check.
+    per_column: bool = False
+    # Label checks measure one column, the label: their row names it.
+    on_label: bool = False
+
+    def expected(self, thresholds: DeepchecksThresholds) -> dict[str, Any]:
+        limits = {key: getattr(thresholds, key) for key in self.thresholds}
+        return {**limits, **self.fixed_expected}
+
+
+def _checks() -> Any:
+    from deepchecks.tabular import checks
+
+    return checks
+
+
+def _build_samples_mix(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().TrainTestSamplesMix(n_samples=n, random_state=s.random_state)
+    return check.add_condition_duplicates_ratio_less_or_equal(s.thresholds.max_samples_mix_ratio)
+
+
+def _build_date_overlap(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().DateTrainTestLeakageOverlap(n_samples=n, random_state=s.random_state)
+    return check.add_condition_leakage_ratio_less_or_equal(s.thresholds.max_date_leakage_ratio)
+
+
+def _build_date_duplicates(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().DateTrainTestLeakageDuplicates(n_samples=n, random_state=s.random_state)
+    return check.add_condition_leakage_ratio_less_or_equal(s.thresholds.max_date_leakage_ratio)
+
+
+def _build_index_leakage(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().IndexTrainTestLeakage(n_samples=n, random_state=s.random_state)
+    return check.add_condition_ratio_less_or_equal(s.thresholds.max_index_leakage_ratio)
+
+
+def _build_feature_label_correlation(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().FeatureLabelCorrelation(n_samples=n, random_state=s.random_state)
+    return check.add_condition_feature_pps_less_than(s.thresholds.max_feature_label_pps)
+
+
+def _build_feature_label_correlation_change(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().FeatureLabelCorrelationChange(n_samples=n, random_state=s.random_state)
+    return check.add_condition_feature_pps_difference_less_than(
+        s.thresholds.max_feature_label_pps_change
+    )
+
+
+def _build_feature_drift(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().FeatureDrift(
+        n_samples=n,
+        random_state=s.random_state,
+        numerical_drift_method=s.numerical_drift_method,
+        categorical_drift_method=s.categorical_drift_method,
+    )
+    limit = s.thresholds.max_feature_drift
+    return check.add_condition_drift_score_less_than(
+        max_allowed_categorical_score=limit, max_allowed_numeric_score=limit
+    )
+
+
+def _build_label_drift(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().LabelDrift(
+        n_samples=n,
+        random_state=s.random_state,
+        numerical_drift_method=s.numerical_drift_method,
+        categorical_drift_method=s.categorical_drift_method,
+    )
+    return check.add_condition_drift_score_less_than(s.thresholds.max_label_drift)
+
+
+def _build_multivariate_drift(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().MultivariateDrift(n_samples=n, random_state=s.random_state)
+    return check.add_condition_overall_drift_value_less_than(s.thresholds.max_multivariate_drift)
+
+
+def _build_new_category(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().NewCategoryTrainTest(n_samples=n, random_state=s.random_state)
+    return check.add_condition_new_category_ratio_less_or_equal(s.thresholds.max_new_category_ratio)
+
+
+def _build_new_label(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().NewLabelTrainTest(n_samples=n, random_state=s.random_state)
+    return check.add_condition_new_labels_number_less_or_equal(s.thresholds.max_new_labels)
+
+
+def _build_string_mismatch(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().StringMismatchComparison(n_samples=n, random_state=s.random_state)
+    return check.add_condition_ratio_new_variants_less_or_equal(s.thresholds.max_new_variants_ratio)
+
+
+def _build_mixed_nulls(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().MixedNulls(n_samples=n, random_state=s.random_state)
+    return check.add_condition_different_nulls_less_equal_to(s.thresholds.max_null_types)
+
+
+def _build_duplicates(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().DataDuplicates(n_samples=n, random_state=s.random_state)
+    return check.add_condition_ratio_less_or_equal(s.thresholds.max_duplicates_ratio)
+
+
+def _build_conflicting_labels(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().ConflictingLabels(n_samples=n, random_state=s.random_state)
+    return check.add_condition_ratio_of_conflicting_labels_less_or_equal(
+        s.thresholds.max_conflicting_labels_ratio
+    )
+
+
+def _build_single_value(s: DeepchecksSettings, n: int) -> Any:
+    return (
+        _checks()
+        .IsSingleValue(n_samples=n, random_state=s.random_state)
+        .add_condition_not_single_value()
+    )
+
+
+# deepchecks' default "danger zone" for the rarer type in a column; not a datagate threshold.
+_RARE_TYPE_RANGE = (0.01, 0.1)
+
+
+def _build_mixed_types(s: DeepchecksSettings, n: int) -> Any:
+    check = _checks().MixedDataTypes(n_samples=n, random_state=s.random_state)
+    return check.add_condition_rare_type_ratio_not_in_range(_RARE_TYPE_RANGE)
+
+
+# Each measure mirrors the comparison of the deepchecks condition it sits beside (some use `>`,
+# some `>=`), so that a column marked as breaching is one the condition counted.
+
+
+def _ratio(key: str, limit_of: Callable[[DeepchecksThresholds], float]) -> Any:
+    def measure(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+        ratio = float(value)
+        return [_Measure(None, {key: ratio}, ratio > limit_of(t))]
+
+    return measure
+
+
+def _measure_samples_mix(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    ratio = float(value["ratio"])
+    observed = {"ratio": ratio, "duplicated_rows_shown": len(value["data"])}
+    return [_Measure(None, observed, ratio > t.max_samples_mix_ratio)]
+
+
+def _measure_feature_label_pps(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    return [
+        _Measure(str(col), {"pps": _num(pps)}, _num(pps) >= t.max_feature_label_pps)
+        for col, pps in value.items()
+    ]
+
+
+def _measure_pps_change(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    rows = []
+    for col, diff in value["train-test difference"].items():
+        observed = {
+            "pps_reference": _num(value["train"].get(col)),
+            "pps_data": _num(value["test"].get(col)),
+            "pps_difference": _num(diff),
+        }
+        rows.append(_Measure(str(col), observed, abs(_num(diff)) >= t.max_feature_label_pps_change))
+    return rows
+
+
+def _measure_feature_drift(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    rows = []
+    for col, info in value.items():
+        score = info["Drift score"]
+        if score is None:
+            # deepchecks needs min_samples (10) non-null values on each side to score a column.
+            why = "too few non-null values to measure drift (deepchecks needs 10 on each side)"
+            rows.append(_Measure(str(col), {"method": info["Method"]}, False, not_measured=why))
+            continue
+        observed = {"drift_score": float(score), "method": info["Method"]}
+        rows.append(_Measure(str(col), observed, float(score) >= t.max_feature_drift))
+    return rows
+
+
+def _measure_label_drift(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    score = float(value["Drift score"])
+    observed = {"drift_score": score, "method": value["Method"]}
+    return [_Measure(None, observed, score > t.max_label_drift)]
+
+
+def _measure_multivariate_drift(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    score = float(value["domain_classifier_drift_score"])
+    importance = value.get("domain_classifier_feature_importance") or {}
+    top = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)[:5]
+    observed = {
+        "drift_score": score,
+        "domain_classifier_auc": float(value["domain_classifier_auc"]),
+        "method": "domain classifier (2*AUC-1)",
+        "top_features": {str(k): float(v) for k, v in top},
+    }
+    return [_Measure(None, observed, score >= t.max_multivariate_drift)]
+
+
+def _measure_new_category(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    rows = []
+    for col, row in value.iterrows():
+        ratio = float(row["Ratio of New Categories"])
+        observed = {
+            "new_category_ratio": ratio,
+            "new_category_count": int(row["# New Categories"]),
+            "new_categories": [_plain(v) for v in list(row["New categories"])[:_MAX_LISTED]],
+        }
+        rows.append(_Measure(str(col), observed, ratio > t.max_new_category_ratio))
+    return rows
+
+
+def _measure_new_label(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    new_labels = [_plain(v) for v in (value or {}).get("new_labels", [])]
+    per_label = (value or {}).get("n_samples_per_new_label") or {}
+    observed = {
+        "new_labels": new_labels[:_MAX_LISTED],
+        "new_label_count": len(new_labels),
+        "rows_with_new_labels": int(sum(per_label.values())),
+    }
+    return [_Measure(None, observed, len(new_labels) > t.max_new_labels)]
+
+
+def _measure_string_mismatch(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    rows = []
+    for col, baseforms in value.items():
+        ratio = float(sum(info["percent_variants_only_in_test"] for info in baseforms.values()))
+        variants = [str(v) for info in baseforms.values() for v in info["variants_only_in_test"]]
+        observed = {"new_variants_ratio": ratio, "new_variants": variants[:_MAX_LISTED]}
+        rows.append(_Measure(str(col), observed, ratio > t.max_new_variants_ratio))
+    return rows
+
+
+def _measure_mixed_nulls(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    rows = []
+    for col, nulls in value["columns"].items():
+        observed = {"null_types": {str(k): int(v["count"]) for k, v in nulls.items()}}
+        rows.append(_Measure(str(col), observed, len(nulls) > t.max_null_types))
+    return rows
+
+
+def _measure_conflicting_labels(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    ratio = float(value["percent_of_conflicting_samples"])
+    observed = {"conflicting_ratio": ratio, "conflicting_groups": len(value["samples_indices"])}
+    return [_Measure(None, observed, ratio > t.max_conflicting_labels_ratio)]
+
+
+def _measure_single_value(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    return [
+        _Measure(str(col), {"distinct_values": int(n)}, int(n) == 1) for col, n in value.items()
+    ]
+
+
+def _measure_mixed_types(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+    rows = []
+    for col, mix in value.items():
+        if not mix:
+            # deepchecks leaves non-string columns and unmixed ones empty.
+            rows.append(_Measure(str(col), {"mixed_types": False}, False))
+            continue
+        rarer = min(mix["strings"], mix["numbers"])
+        observed = {
+            "mixed_types": True,
+            "strings_ratio": float(mix["strings"]),
+            "numbers_ratio": float(mix["numbers"]),
+        }
+        low, high = _RARE_TYPE_RANGE
+        rows.append(_Measure(str(col), observed, low < rarer < high))
+    return rows
+
+
+# One check a line group, in the order rows appear in the report.
+# fmt: off
+_SPECS: tuple[_Spec, ...] = (
+    # leakage between reference and data, and of the label into one dataset
+    _Spec(
+        "TrainTestSamplesMix", "leakage", ("reference",), train_test=True,
+        build=_build_samples_mix, measure=_measure_samples_mix,
+        thresholds=("max_samples_mix_ratio",),
+    ),
+    _Spec(
+        "DateTrainTestLeakageOverlap", "leakage", ("reference", "datetime"), train_test=True,
+        build=_build_date_overlap,
+        measure=_ratio("leakage_ratio", lambda t: t.max_date_leakage_ratio),
+        thresholds=("max_date_leakage_ratio",),
+    ),
+    _Spec(
+        "DateTrainTestLeakageDuplicates", "leakage", ("reference", "datetime"), train_test=True,
+        build=_build_date_duplicates,
+        measure=_ratio("leakage_ratio", lambda t: t.max_date_leakage_ratio),
+        thresholds=("max_date_leakage_ratio",),
+    ),
+    _Spec(
+        "IndexTrainTestLeakage", "leakage", ("reference", "index"), train_test=True,
+        build=_build_index_leakage,
+        measure=_ratio("leakage_ratio", lambda t: t.max_index_leakage_ratio),
+        thresholds=("max_index_leakage_ratio",),
+    ),
+    _Spec(
+        "FeatureLabelCorrelation", "leakage", ("label",), train_test=False,
+        build=_build_feature_label_correlation, measure=_measure_feature_label_pps,
+        thresholds=("max_feature_label_pps",), per_column=True,
+    ),
+    _Spec(
+        "FeatureLabelCorrelationChange", "leakage", ("reference", "label"), train_test=True,
+        build=_build_feature_label_correlation_change, measure=_measure_pps_change,
+        thresholds=("max_feature_label_pps_change",), per_column=True,
+    ),
+    # drift, and values in the data the reference never had
+    _Spec(
+        "FeatureDrift", "drift", ("reference",), train_test=True,
+        build=_build_feature_drift, measure=_measure_feature_drift,
+        thresholds=("max_feature_drift",), per_column=True,
+    ),
+    _Spec(
+        "LabelDrift", "drift", ("reference", "label"), train_test=True,
+        build=_build_label_drift, measure=_measure_label_drift,
+        thresholds=("max_label_drift",), on_label=True,
+    ),
+    _Spec(
+        "MultivariateDrift", "drift", ("reference",), train_test=True,
+        build=_build_multivariate_drift, measure=_measure_multivariate_drift,
+        thresholds=("max_multivariate_drift",),
+    ),
+    _Spec(
+        "NewCategoryTrainTest", "drift", ("reference",), train_test=True,
+        build=_build_new_category, measure=_measure_new_category,
+        thresholds=("max_new_category_ratio",), per_column=True,
+    ),
+    _Spec(
+        "NewLabelTrainTest", "drift", ("reference", "label", "classification"), train_test=True,
+        build=_build_new_label, measure=_measure_new_label,
+        thresholds=("max_new_labels",), on_label=True,
+    ),
+    _Spec(
+        "StringMismatchComparison", "drift", ("reference",), train_test=True,
+        build=_build_string_mismatch, measure=_measure_string_mismatch,
+        thresholds=("max_new_variants_ratio",), per_column=True,
+    ),
+    # integrity of the data alone
+    _Spec(
+        "MixedNulls", "integrity", (), train_test=False,
+        build=_build_mixed_nulls, measure=_measure_mixed_nulls,
+        thresholds=("max_null_types",), per_column=True,
+    ),
+    _Spec(
+        "DataDuplicates", "integrity", (), train_test=False,
+        build=_build_duplicates,
+        measure=_ratio("duplicates_ratio", lambda t: t.max_duplicates_ratio),
+        thresholds=("max_duplicates_ratio",),
+    ),
+    _Spec(
+        "ConflictingLabels", "integrity", ("label", "classification"), train_test=False,
+        build=_build_conflicting_labels, measure=_measure_conflicting_labels,
+        thresholds=("max_conflicting_labels_ratio",),
+    ),
+    _Spec(
+        "IsSingleValue", "integrity", (), train_test=False,
+        build=_build_single_value, measure=_measure_single_value,
+        fixed_expected={"min_distinct_values": 2}, per_column=True,
+    ),
+    _Spec(
+        "MixedDataTypes", "integrity", (), train_test=False,
+        build=_build_mixed_types, measure=_measure_mixed_types,
+        fixed_expected={"rare_type_ratio_not_between": list(_RARE_TYPE_RANGE)}, per_column=True,
+    ),
+)
+# fmt: on
+
+CHECK_NAMES: tuple[str, ...] = tuple(spec.name for spec in _SPECS)
+
+
+# --- turning deepchecks results into rows ---------------------------------------------------
+
+_CATEGORY_ORDER = {"PASS": 0, "WARN": 1, "FAIL": 2, "ERROR": 3}
+_OUTCOME: dict[str, tuple[Outcome, Severity]] = {
+    "PASS": ("passed", "critical"),
+    "WARN": ("warned", "warning"),
+    "FAIL": ("failed", "critical"),
+    "ERROR": ("error", "critical"),
+}
+_REASONS = {
+    "reference": "no reference dataset was given",
+    "label": "no label column was given",
+    "datetime": "no datetime column was given",
+    "index": "no index column was given",
+    "classification": "the label is numeric (a regression target); the check needs classes",
+}
+
+
+def _rows_for(
+    spec: _Spec,
+    result: Any,
+    settings: DeepchecksSettings,
+    n_samples: int,
+    rows_checked: dict[str, int],
+    label: str | None,
+) -> list[CheckResult]:
+    conditions = [
+        {"name": c.name, "category": c.category.value, "details": str(c.details)}
+        for c in result.conditions_results
+    ]
+    worst = max(
+        (c["category"] for c in conditions), key=_CATEGORY_ORDER.__getitem__, default="PASS"
+    )
+    expected = spec.expected(settings.thresholds)
+    details: dict[str, Any] = {
+        "conditions": conditions,
+        "n_samples": n_samples,
+        "rows_checked": rows_checked,
+    }
+    if worst == "ERROR":
+        reason = "; ".join(c["details"] for c in conditions if c["category"] == "ERROR")
+        return [_error_row(spec, f"condition could not be evaluated: {reason}", expected)]
+    try:
+        measures = spec.measure(result.value, settings.thresholds)
+    except Exception as exc:
+        # The condition ran, but the value is not shaped as expected: keep the verdict.
+        logger.warning("could not read %s's value: %s", spec.name, exc)
+        measures = []
+        details["value_error"] = f"{type(exc).__name__}: {exc}"
+    if spec.on_label:
+        measures = [replace(m, column=label) for m in measures]
+    outcome, severity = _OUTCOME[worst]
+    if not measures:
+        # Nothing measured per column (e.g. no string columns to compare): one row, the verdict.
+        return [_row(spec, None, outcome, severity, {}, expected, details)]
+    if len(measures) == 1 and not spec.per_column:
+        # A check with one number: deepchecks' verdict on it is the row's outcome.
+        only = measures[0]
+        return [_row(spec, only.column, outcome, severity, only.observed, expected, details)]
+    rows = []
+    for m in measures:
+        if m.not_measured is not None:
+            rows.append(_skipped_row(spec, m.not_measured, column=m.column))
+        elif m.breached and worst != "PASS":
+            rows.append(_row(spec, m.column, outcome, severity, m.observed, expected, details))
+        else:
+            # A column is only failed where deepchecks' condition failed too.
+            rows.append(_row(spec, m.column, "passed", "critical", m.observed, expected, details))
+    if worst != "PASS" and not any(m.breached for m in measures):
+        # The condition did not pass though no column crossed the threshold as read here:
+        # deepchecks' verdict still stands, on a row of its own.
+        details = {**details, "note": "no single column crossed the threshold"}
+        rows.append(_row(spec, None, outcome, severity, {}, expected, details))
+    return rows
+
+
+def _row(
+    spec: _Spec,
+    column: str | None,
+    outcome: Outcome,
+    severity: Severity,
+    observed: dict[str, Any],
+    expected: dict[str, Any],
+    details: dict[str, Any],
+) -> CheckResult:
+    return CheckResult(
+        source=SOURCE,
+        category=spec.category,
+        name=spec.name,
+        column=column,
+        success=outcome in ("passed", "skipped"),
+        outcome=outcome,
+        severity=severity,
+        observed=_jsonable(observed),
+        expected=expected,
+        details=_jsonable(details),
+    )
+
+
+def _not_applicable_row(spec: _Spec, missing: list[str]) -> CheckResult:
+    reason = "not applicable: " + "; ".join(_REASONS[m] for m in missing)
+    row = _skipped_row(spec, reason)
+    row.details["needs"] = list(spec.needs)
+    return row
+
+
+def _skipped_row(spec: _Spec, reason: str, *, column: str | None = None) -> CheckResult:
+    return CheckResult(
+        source=SOURCE,
+        category=spec.category,
+        name=spec.name,
+        column=column,
+        success=True,
+        outcome="skipped",
+        severity="info",
+        details={"reason": reason},
+    )
+
+
+def _error_row(spec: _Spec, message: str, expected: dict[str, Any] | None = None) -> CheckResult:
+    return CheckResult(
+        source=SOURCE,
+        category=spec.category,
+        name=spec.name,
+        success=False,
+        outcome="error",
+        severity="critical",
+        expected=expected or {},
+        details={"reason": message},
+    )
+
+
+def _all_errored(
+    exc: Exception,
+    roles: ColumnRoles,
+    settings: DeepchecksSettings,
+    features: list[str],
+    data_rows: int | None,
+    ref_rows: int | None,
+) -> DeepchecksOutcome:
+    message = f"deepchecks could not read the datasets: {type(exc).__name__}: {exc}"
+    return DeepchecksOutcome(
+        checks=[
+            _error_row(spec, message)
+            for spec in _SPECS
+            if settings.checks is None or spec.name in settings.checks
+        ],
+        roles={**roles.model_dump(), "features": features, "categorical_inferred": False},
+        data_sample_rows=data_rows,
+        reference_sample_rows=ref_rows,
+    )
+
+
+def _missing_prerequisites(
+    spec: _Spec, roles: ColumnRoles, has_reference: bool, regression: bool
+) -> list[str]:
+    present = {
+        "reference": has_reference,
+        "label": roles.label is not None,
+        "classification": not regression,
+        "datetime": roles.datetime is not None,
+        "index": roles.index is not None,
+    }
+    return [need for need in spec.needs if not present[need]]
+
+
+def _string_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.rename(columns=str)
+
+
+def _sample(frame: pd.DataFrame, settings: DeepchecksSettings) -> tuple[pd.DataFrame, int | None]:
+    """All rows up to the limit; above it a fixed-seed sample, whose size is returned."""
+    if len(frame) <= settings.max_rows_before_sampling:
+        return frame, None
+    sample = frame.sample(n=settings.max_rows_before_sampling, random_state=settings.random_state)
+    return sample, len(sample)
+
+
+# --- small conversions ----------------------------------------------------------------------
+
+
+def _num(value: Any) -> float:
+    return 0.0 if value is None else float(value)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy or pandas scalar as the Python value JSON can hold."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    value = _plain(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SuiteInvalid(f"Suite {where} must be an object, got {type(value).__name__}")
+    return dict(value)
+
+
+def _refuse_unknown(
+    given: Mapping[str, Any],
+    accepted: tuple[str, ...],
+    where: str,
+    error: type[InvalidRequest] | type[SuiteInvalid],
+) -> None:
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise error(
+            f"Unknown key {unknown[0]!r} in {where}; accepted keys are: {', '.join(accepted)}"
+        )
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "value"
+    return f"{where}: {err['msg']} (got {err.get('input')!r})"

