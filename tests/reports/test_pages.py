@@ -544,6 +544,7 @@ async def test_history_filters_by_status_and_dataset(
     assert len(failed.find("a", "badge")) == 2
     assert len(by_dataset.find("a", "badge")) == 2
     assert "other.csv" not in by_dataset.text
+    assert "Runs of pages" in by_dataset.text
 
 
 @pytest.mark.anyio
