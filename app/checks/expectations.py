@@ -1,0 +1,483 @@
+"""Great Expectations engine: load expectation suites from JSON and run them on a DataFrame.
+
+Every expectation becomes one `CheckResult`, in the suite's order.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import decimal
+import hashlib
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
+
+import numpy as np
+import pandas as pd
+
+from app.core.errors import InvalidRequest, SuiteInvalid, SuiteNotFound
+from app.reports.model import CheckResult, Severity, outcome_for
+
+log = logging.getLogger(__name__)
+
+SuiteOrigin = Literal["file", "api", "inline"]
+
+SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+# The report's category for an expectation type: first matching pattern wins, so the specific
+# patterns (row count, column count, type checks) come before the broad ones ("*_between").
+CATEGORY_BY_TYPE: tuple[tuple[str, str], ...] = (
+    ("expect_table_columns_*", "schema"),
+    ("expect_table_column_count_*", "schema"),
+    ("expect_column_to_exist", "schema"),
+    ("expect_column_values_to_be_of_type", "schema"),
+    ("expect_column_values_to_be_in_type_list", "schema"),
+    ("expect_table_row_count_*", "volume"),
+    ("expect_column_values_to_not_be_null", "missing"),
+    ("expect_column_values_to_be_null", "missing"),
+    ("*unique*", "uniqueness"),
+    ("*_in_set", "set"),
+    ("expect_column_distinct_values_*", "set"),
+    ("*regex*", "format"),
+    ("*like_pattern*", "format"),
+    ("*strftime*", "format"),
+    ("*json*", "format"),
+    ("*dateutil*", "format"),
+    ("*kl_divergence*", "distribution"),
+    ("*_between", "range"),
+    ("expect_column_min_*", "range"),
+    ("expect_column_max_*", "range"),
+    ("expect_column_mean_*", "range"),
+    ("expect_column_median_*", "range"),
+    ("expect_column_quantile_*", "range"),
+    ("expect_column_stdev_*", "range"),
+    ("expect_column_sum_*", "range"),
+)
+
+# GE result keys copied into `observed`; the two sample lists are cut to `sample_values`.
+OBSERVED_KEYS = (
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "observed_value",
+    "missing_count",
+    "missing_percent",
+)
+SAMPLE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts")
+
+# kwargs naming the columns an expectation reads: used for `column` and to recognise a
+# missing column when GE raises.
+COLUMN_KWARGS = ("column", "column_A", "column_B")
+
+
+def category_for(expectation_type: str) -> str:
+    """The report category of an expectation type; "other" when no rule matches."""
+    for pattern, category in CATEGORY_BY_TYPE:
+        if fnmatchcase(expectation_type, pattern):
+            return category
+    return "other"
+
+
+def check_suite_name(name: str) -> str:
+    """Return `name` if it can name a suite (and a file), else raise InvalidRequest."""
+    if not isinstance(name, str) or not SUITE_NAME.match(name):
+        raise InvalidRequest(
+            f"suite name {name!r} is not allowed: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class LoadedSuite:
+    """A checked suite definition, ready to run; `definition` is the suite's JSON object."""
+
+    name: str
+    definition: dict[str, Any]
+    sha256: str
+    origin: SuiteOrigin
+    expectation_count: int
+
+    @property
+    def datagate_meta(self) -> dict[str, Any]:
+        """Column roles and check thresholds kept for the deepchecks engine."""
+        return cast(dict[str, Any], self.definition["meta"].get("datagate", {}))
+
+
+def canonical_json(value: Any) -> str:
+    """The JSON text the suite hash is taken over: sorted keys, no whitespace."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_suite(name: str, text: str | bytes, origin: SuiteOrigin) -> LoadedSuite:
+    """Parse and check a suite's JSON; raise SuiteInvalid naming what is wrong and where.
+
+    The suite is named by `name` (the file stem for files): a different "name" inside the JSON
+    is replaced, so that the name a client asks for is the one in the report.
+    """
+    check_suite_name(name)
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SuiteInvalid(f'suite "{name}": not UTF-8 text ({exc.reason})') from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SuiteInvalid(
+            f'suite "{name}": invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}'
+        ) from exc
+    if not isinstance(raw, dict):
+        raise SuiteInvalid(f'suite "{name}": expected a JSON object, got {type(raw).__name__}')
+    expectations = raw.get("expectations")
+    if not isinstance(expectations, list):
+        raise SuiteInvalid(f'suite "{name}": "expectations" must be a list of expectations')
+    meta = raw.get("meta", {})
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise SuiteInvalid(f'suite "{name}": "meta" must be an object')
+    if not isinstance(meta.get("datagate", {}), dict):
+        raise SuiteInvalid(f'suite "{name}": "meta.datagate" must be an object')
+    for index, expectation in enumerate(expectations):
+        _check_expectation(name, index, expectation)
+
+    definition = {**raw, "name": name, "meta": meta}
+    return LoadedSuite(
+        name=name,
+        definition=definition,
+        sha256=hashlib.sha256(canonical_json(definition).encode()).hexdigest(),
+        origin=origin,
+        expectation_count=len(expectations),
+    )
+
+
+def _check_expectation(suite: str, index: int, expectation: Any) -> None:
+    # Checked one by one, because gx.ExpectationSuite(...) only logs an invalid expectation and
+    # drops it from the suite (GE 1.24), which would silently run fewer checks.
+    from great_expectations.exceptions import (
+        ExpectationNotFoundError,
+        InvalidExpectationConfigurationError,
+    )
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+    from pydantic.v1 import ValidationError as GxValidationError
+
+    where = f'suite "{suite}": expectations[{index}]'
+    if not isinstance(expectation, dict):
+        raise SuiteInvalid(f"{where} must be an object")
+    kind = expectation.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise SuiteInvalid(f'{where} has no "type"')
+    where = f"{where} ({kind})"
+    if not isinstance(expectation.get("kwargs"), dict):
+        raise SuiteInvalid(f'{where}: "kwargs" must be an object')
+    severity = expectation.get("severity", "critical")
+    if severity not in SEVERITIES:
+        raise SuiteInvalid(f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    try:
+        ExpectationConfiguration(**expectation).to_domain_obj()
+    except ExpectationNotFoundError as exc:
+        raise SuiteInvalid(f'{where}: unknown expectation type "{kind}"') from exc
+    except GxValidationError as exc:
+        raise SuiteInvalid(f"{where}: {_describe_bad_kwargs(exc.errors())}") from exc
+    except InvalidExpectationConfigurationError as exc:
+        raise SuiteInvalid(f"{where}: {_first_line(str(exc))}") from exc
+    except TypeError as exc:
+        # ExpectationConfiguration(**...) rejects keys it does not know, such as a misspelt
+        # "kwarg" or "severty".
+        raise SuiteInvalid(f"{where}: {_first_line(str(exc))}") from exc
+
+
+def _describe_bad_kwargs(errors: Sequence[Mapping[str, Any]]) -> str:
+    # pydantic v1 reports every branch of a Union that failed; one message per argument is
+    # enough to tell the author which argument to fix.
+    by_argument: dict[str, str] = {}
+    for error in errors:
+        loc = error.get("loc") or ("__root__",)
+        argument = str(loc[0])
+        by_argument.setdefault(argument, str(error.get("msg", "invalid")))
+    parts = []
+    for argument, message in by_argument.items():
+        if argument == "__root__":
+            parts.append(message)
+        elif message == "extra fields not permitted":
+            parts.append(f'unknown argument "{argument}"')
+        else:
+            parts.append(f'bad argument "{argument}": {message}')
+    return "; ".join(parts)
+
+
+def _first_line(message: str) -> str:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+class SuiteRegistry:
+    """The suites the service knows: loaded from a folder, plus any added through the API."""
+
+    def __init__(self) -> None:
+        self._suites: dict[str, LoadedSuite] = {}
+        self.errors: dict[str, str] = {}
+
+    @classmethod
+    def from_directory(cls, folder: Path) -> SuiteRegistry:
+        """Load every `*.json` in `folder`; a broken file is recorded in `errors`, not raised."""
+        registry = cls()
+        if not folder.is_dir():
+            log.error("expectations folder %s does not exist: no suites loaded", folder)
+            return registry
+        for path in sorted(folder.glob("*.json")):
+            name = path.stem
+            try:
+                suite = parse_suite(name, path.read_bytes(), "file")
+            except (SuiteInvalid, InvalidRequest) as exc:
+                registry.errors[name] = exc.message
+                log.error("suite file %s not loaded: %s", path, exc.message)
+            except OSError as exc:
+                registry.errors[name] = f"cannot read {path.name}: {exc.strerror}"
+                log.error("suite file %s not loaded: %s", path, exc.strerror)
+            else:
+                registry._suites[name] = suite
+        return registry
+
+    def get(self, name: str) -> LoadedSuite:
+        check_suite_name(name)
+        if name in self._suites:
+            return self._suites[name]
+        if name in self.errors:
+            raise SuiteInvalid(self.errors[name])
+        available = ", ".join(self.names()) or "none"
+        raise SuiteNotFound(f'suite "{name}" not found; available suites: {available}')
+
+    def add(self, suite: LoadedSuite) -> None:
+        """Add or replace a suite; a replaced broken file's error is forgotten."""
+        check_suite_name(suite.name)
+        self._suites[suite.name] = suite
+        self.errors.pop(suite.name, None)
+
+    def remove(self, name: str) -> None:
+        check_suite_name(name)
+        if self._suites.pop(name, None) is None and self.errors.pop(name, None) is None:
+            raise SuiteNotFound(f'suite "{name}" not found')
+
+    def names(self) -> builtins.list[str]:
+        return sorted(self._suites)
+
+    def list(self) -> builtins.list[LoadedSuite]:
+        return [self._suites[name] for name in self.names()]
+
+
+@cache
+def _batch_definition() -> Any:
+    """One ephemeral GE context per process: creating it costs far more than a validation."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    # GE logs every metric it computes at INFO and prints tqdm bars to stderr by default;
+    # the service's own log is the record, so only GE's warnings get through.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        # A validation service must not phone home with usage statistics.
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    source = context.data_sources.add_pandas("datagate")
+    return source.add_dataframe_asset("dataframe").add_batch_definition_whole_dataframe("whole")
+
+
+def _expectation_id(index: int) -> str:
+    # GE returns results grouped by what it computes, not in suite order; a UUID that encodes
+    # the position lets each result find its row again.
+    return str(uuid.UUID(int=index))
+
+
+def run_suite(df: pd.DataFrame, suite: LoadedSuite, *, sample_values: int) -> list[CheckResult]:
+    """Validate `df` against `suite`: one CheckResult per expectation, in the suite's order.
+
+    A missing column is a data defect, not an engine fault: an expectation on a column the
+    dataset lacks is reported as not met (outcome from its severity) with `details.message`.
+    Any other exception GE raises gives outcome "error" with a one-line `details.error`.
+    """
+    import great_expectations as gx
+
+    batch_definition = _batch_definition()
+    expectations = [
+        {**expectation, "id": _expectation_id(index)}
+        for index, expectation in enumerate(suite.definition["expectations"])
+    ]
+    gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
+    if len(gx_suite.expectations) != len(expectations):
+        raise SuiteInvalid(f'suite "{suite.name}": Great Expectations rejected an expectation')
+    frame = _without_arrow_dtypes(df)
+    validation = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+        gx_suite,
+        result_format={
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": max(sample_values, 1),
+        },
+    )
+    by_id = {
+        result["expectation_config"]["id"]: result
+        for result in validation.to_json_dict()["results"]
+    }
+    columns = {str(column) for column in df.columns}
+    return [
+        _check_result(
+            expectation, by_id.get(_expectation_id(index)), columns, sample_values=sample_values
+        )
+        for index, expectation in enumerate(suite.definition["expectations"])
+    ]
+
+
+def _without_arrow_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    # GE 1.24's type expectations know numpy and pandas' own dtypes but not pyarrow-backed
+    # ones (an int64[pyarrow] column matches no type name), so those columns are handed over
+    # as pandas' nullable equivalents: string, Float64, Int64, boolean.
+    arrow = [column for column, dtype in df.dtypes.items() if isinstance(dtype, pd.ArrowDtype)]
+    if not arrow:
+        return df
+    converted = df.copy(deep=False)
+    for column in arrow:
+        converted[column] = df[column].convert_dtypes(dtype_backend="numpy_nullable")
+    return converted
+
+
+def _check_result(
+    expectation: dict[str, Any],
+    result: dict[str, Any] | None,
+    columns: set[str],
+    *,
+    sample_values: int,
+) -> CheckResult:
+    kind: str = expectation["type"]
+    severity = cast(Severity, expectation.get("severity", "critical"))
+    kwargs: dict[str, Any] = expectation["kwargs"]
+    row = CheckResult(
+        source="great_expectations",
+        category=category_for(kind),
+        name=kind,
+        column=_column_of(kwargs),
+        success=False,
+        outcome="error",
+        severity=severity,
+        expected=json_safe({k: v for k, v in kwargs.items() if k != "batch_id"}),
+        details=json_safe(dict(expectation.get("meta") or {})),
+    )
+    if result is None:
+        row.details["error"] = "Great Expectations returned no result for this expectation"
+        return row
+
+    config_kwargs = result["expectation_config"].get("kwargs") or kwargs
+    row.expected = json_safe({k: v for k, v in config_kwargs.items() if k != "batch_id"})
+    row.observed = _observed(result.get("result") or {}, sample_values)
+    error = _exception_message(result.get("exception_info") or {})
+    if error is None:
+        row.success = bool(result["success"])
+        row.outcome = outcome_for(row.success, severity)
+        return row
+
+    absent = [column for column in _columns_read(kwargs) if column not in columns]
+    if absent:
+        row.outcome = outcome_for(False, severity)
+        row.details["message"] = "; ".join(
+            f'column "{column}" is not in the dataset' for column in absent
+        )
+        row.details["missing_columns"] = absent
+    else:
+        row.details["error"] = error
+    return row
+
+
+def _column_of(kwargs: dict[str, Any]) -> str | None:
+    if isinstance(kwargs.get("column"), str):
+        return cast(str, kwargs["column"])
+    if "column_A" in kwargs or "column_B" in kwargs:
+        return ",".join(str(kwargs[k]) for k in ("column_A", "column_B") if k in kwargs)
+    if isinstance(kwargs.get("column_list"), list):
+        return ",".join(str(column) for column in kwargs["column_list"])
+    return None
+
+
+def _columns_read(kwargs: dict[str, Any]) -> list[str]:
+    named = [str(kwargs[key]) for key in COLUMN_KWARGS if key in kwargs]
+    if isinstance(kwargs.get("column_list"), list):
+        named.extend(str(column) for column in kwargs["column_list"])
+    return named
+
+
+def _exception_message(info: dict[str, Any]) -> str | None:
+    # Two shapes: {"raised_exception": ..., "exception_message": ...} when the expectation
+    # itself raised, or one such dict per metric id when a metric it needs raised.
+    if "raised_exception" in info:
+        if not info.get("raised_exception"):
+            return None
+        return _first_line(str(info.get("exception_message") or "unknown error"))
+    for metric_info in info.values():
+        if isinstance(metric_info, dict) and metric_info.get("raised_exception"):
+            return _first_line(str(metric_info.get("exception_message") or "unknown error"))
+    return None
+
+
+def _observed(result: dict[str, Any], sample_values: int) -> dict[str, Any]:
+    observed = {key: result[key] for key in OBSERVED_KEYS if key in result}
+    for key in SAMPLE_KEYS:
+        if key in result:
+            observed[key] = list(result[key] or [])[:sample_values]
+    mismatched = (result.get("details") or {}).get("mismatched")
+    if mismatched:
+        # expect_table_columns_to_match_* says which columns are missing and unexpected here.
+        observed["mismatched"] = mismatched
+    return cast(dict[str, Any], json_safe(observed))
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of `value` that strict JSON accepts: NaN becomes null, infinities "inf"/"-inf"."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(item) for item in value.tolist()]
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        # .item() of a nanosecond datetime64 is a bare int; pandas keeps it a timestamp.
+        if np.isnat(value):
+            return None
+        if isinstance(value, np.datetime64):
+            return pd.Timestamp(value).isoformat()
+        return str(pd.Timedelta(value))
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        # An infinite value is a real finding (often a division by zero): keep it visible.
+        return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, decimal.Decimal):
+        return json_safe(float(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta | dt.timedelta):
+        return str(value)
+    return str(value)

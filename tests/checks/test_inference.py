@@ -1,0 +1,408 @@
+"""A suite inferred from a dataset passes on it and on samples of it, fails on planted defects."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import great_expectations as gx
+import numpy as np
+import pandas as pd
+import pytest
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from palmerpenguins import load_penguins
+from pydantic import ValidationError
+from sklearn.datasets import load_diabetes, load_wine
+
+from app.checks.inference import InferenceOptions, column_kind, infer_suite
+from app.core.errors import InvalidData, InvalidRequest
+
+Validate = Callable[[pd.DataFrame, dict[str, Any]], bool]
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds() -> None:
+    random.seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="module")
+def validate() -> Iterator[Validate]:
+    """Great Expectations straight, until the project's runner replaces this fixture."""
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batches = (
+        context.data_sources.add_pandas("inference_tests")
+        .add_dataframe_asset("frame")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+
+    def run(df: pd.DataFrame, suite: dict[str, Any]) -> bool:
+        batch = batches.get_batch(batch_parameters={"dataframe": df})
+        return bool(batch.validate(gx.ExpectationSuite(**suite)).success)
+
+    yield run
+
+
+def penguins() -> pd.DataFrame:
+    return load_penguins()
+
+
+def wine() -> pd.DataFrame:
+    return load_wine(as_frame=True).frame
+
+
+def diabetes() -> pd.DataFrame:
+    return load_diabetes(as_frame=True).frame
+
+
+REAL_DATA = [penguins, wine, diabetes]
+
+
+def by_type(suite: dict[str, Any], type_: str, column: str | None = None) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in suite["expectations"]
+        if e["type"] == type_ and (column is None or e["kwargs"].get("column") == column)
+    ]
+
+
+def complete_numeric_column(df: pd.DataFrame) -> str:
+    """A numeric column without nulls whose values are not all zero: where defects show."""
+    for name in df.columns:
+        col = df[name]
+        if (
+            pd.api.types.is_numeric_dtype(col)
+            and not pd.api.types.is_bool_dtype(col)
+            and col.notna().all()
+            and (col != 0).all()
+        ):
+            return str(name)
+    raise AssertionError("fixture has no complete numeric column")
+
+
+# --- real data ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
+def test_suite_passes_on_its_reference_data(load: Callable[[], pd.DataFrame], validate: Validate):
+    df = load()
+    assert validate(df, infer_suite(df, "ref"))
+
+
+@pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
+def test_suite_passes_on_a_70_percent_sample_of_its_reference(
+    load: Callable[[], pd.DataFrame], validate: Validate
+):
+    df = load()
+    suite = infer_suite(df, "ref")
+    for seed in range(3):
+        assert validate(df.sample(frac=0.7, replace=False, random_state=seed), suite)
+
+
+@pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
+def test_nulls_in_a_column_that_had_none_fail(load: Callable[[], pd.DataFrame], validate: Validate):
+    df = load()
+    suite = infer_suite(df, "ref")
+    column = complete_numeric_column(df)
+    broken = df.astype({column: "float64"})
+    broken.loc[broken.index[:3], column] = np.nan
+    assert not validate(broken, suite)
+
+
+@pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
+def test_values_scaled_by_1000_in_5_percent_of_rows_fail(
+    load: Callable[[], pd.DataFrame], validate: Validate
+):
+    df = load()
+    suite = infer_suite(df, "ref")
+    column = complete_numeric_column(df)
+    broken = df.astype({column: "float64"})
+    rows = broken.sample(frac=0.05, random_state=0).index
+    broken.loc[rows, column] = broken.loc[rows, column] * 1000
+    assert not validate(broken, suite)
+
+
+@pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
+def test_dropped_column_fails(load: Callable[[], pd.DataFrame], validate: Validate):
+    df = load()
+    suite = infer_suite(df, "ref")
+    assert not validate(df.drop(columns=[df.columns[-1]]), suite)
+
+
+def test_new_penguin_species_fails_set_check(validate: Validate):
+    df = penguins()
+    suite = infer_suite(df, "penguins")
+    assert by_type(suite, "expect_column_values_to_be_in_set", "species")
+    broken = df.copy()
+    broken.loc[0, "species"] = "Emperor"
+    assert not validate(broken, suite)
+
+
+def test_penguins_suite_proposes_the_expected_checks():
+    df = penguins()
+    suite = infer_suite(df, "penguins")
+    sets = {
+        e["kwargs"]["column"]: e["kwargs"]["value_set"]
+        for e in suite["expectations"]
+        if e["type"] == "expect_column_values_to_be_in_set"
+    }
+    assert sets["species"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert sets["sex"] == ["female", "male"]
+    # 11 of 344 sexes are missing: the proposed rate sits below the observed 0.968.
+    (sex_nulls,) = by_type(suite, "expect_column_values_to_not_be_null", "sex")
+    assert 0.9 < sex_nulls["kwargs"]["mostly"] < 1 - 11 / 344
+    (year_nulls,) = by_type(suite, "expect_column_values_to_not_be_null", "year")
+    assert "mostly" not in year_nulls["kwargs"]
+    (mass_range,) = by_type(suite, "expect_column_values_to_be_between", "body_mass_g")
+    assert 0 <= mass_range["kwargs"]["min_value"] <= 2700
+    assert mass_range["kwargs"]["max_value"] >= 6300
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_penguins_suite_passes_on_the_data_read_back_from_a_file(fmt: str, validate: Validate):
+    df = penguins()
+    suite = infer_suite(df, "penguins")
+    if fmt == "csv":
+        again = pd.read_csv(io.StringIO(df.to_csv(index=False)))
+    else:
+        buffer = io.BytesIO()
+        df.to_parquet(buffer, index=False)
+        again = pd.read_parquet(io.BytesIO(buffer.getvalue()))
+    assert validate(again, suite)
+
+
+# --- dtypes that change on the way through a file -------------------------------------------
+
+
+def test_nullable_int_column_passes_after_csv_turns_it_into_float(validate: Validate):
+    df = pd.DataFrame({"n": pd.array([1, 2, None, 4, 5, 6], dtype="Int64")})
+    suite = infer_suite(df, "ints")
+    again = pd.read_csv(io.StringIO(df.to_csv(index=False)))
+    assert again["n"].dtype == "float64"
+    assert validate(df, suite)
+    assert validate(again, suite)
+
+
+def test_whole_number_float_column_passes_when_read_back_as_int(validate: Validate):
+    df = pd.DataFrame({"mass": [3750.0, 3800.0, 3250.0, 3450.0]})
+    suite = infer_suite(df, "mass")
+    again = pd.read_csv(io.StringIO("mass\n3750\n3800\n3250\n3450\n"))
+    assert again["mass"].dtype == "int64"
+    assert validate(again, suite)
+
+
+def test_string_column_passes_as_object_and_as_string_dtype(validate: Validate):
+    df = pd.DataFrame({"colour": ["red", "blue", "red", "blue", "red", None]})
+    suite = infer_suite(df, "colours")
+    assert validate(df, suite)
+    assert validate(df.astype({"colour": "string"}), suite)
+
+
+def test_string_column_of_numbers_fails_type_check(validate: Validate):
+    df = pd.DataFrame({"code": ["a", "b", "c", "d"]})
+    suite = infer_suite(df, "codes")
+    assert not validate(pd.DataFrame({"code": [1, 2, 3, 4]}), suite)
+
+
+def test_datetime_column_passes_parsed_from_csv_and_fails_far_outside_its_range(
+    validate: Validate,
+):
+    df = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=30, freq="D")})
+    suite = infer_suite(df, "days")
+    assert validate(df, suite)
+    text = df.to_csv(index=False)
+    assert validate(pd.read_csv(io.StringIO(text), parse_dates=["day"]), suite)
+    # Unparsed, the dates are strings: the type check says so instead of comparing text.
+    assert not validate(pd.read_csv(io.StringIO(text)), suite)
+    late = pd.DataFrame({"day": pd.to_datetime(["2024-01-05", "2031-06-01"])})
+    assert not validate(late, suite)
+
+
+def test_categorical_column_gets_a_set_but_no_type_check(validate: Validate):
+    df = pd.DataFrame({"grade": pd.Categorical(["a", "b", "a", "c", "b", "a"])})
+    suite = infer_suite(df, "grades")
+    assert column_kind(df["grade"]) == "category"
+    assert by_type(suite, "expect_column_values_to_be_in_set", "grade")
+    assert not by_type(suite, "expect_column_values_to_be_in_type_list", "grade")
+    assert validate(df, suite)
+    assert validate(df.astype({"grade": "object"}), suite)
+
+
+# --- what gets proposed ------------------------------------------------------------------
+
+
+def test_range_of_non_negative_column_does_not_go_below_zero():
+    # The 0.1% quantile minus 10% of the IQR (about 30) would be well below zero.
+    df = pd.DataFrame({"price": [0.1, 0.2, 5.0, 10.0, 20.0, 40.0, 300.0]})
+    (rng,) = by_type(infer_suite(df, "p"), "expect_column_values_to_be_between", "price")
+    assert rng["kwargs"]["min_value"] == 0
+
+
+def test_range_of_integer_column_has_integer_bounds():
+    df = pd.DataFrame({"age": [21, 35, 44, 52, 60]})
+    (rng,) = by_type(infer_suite(df, "a"), "expect_column_values_to_be_between", "age")
+    assert isinstance(rng["kwargs"]["min_value"], int)
+    assert isinstance(rng["kwargs"]["max_value"], int)
+    assert rng["kwargs"]["min_value"] <= 21 and rng["kwargs"]["max_value"] >= 60
+
+
+def test_id_named_unique_column_gets_uniqueness_and_floats_do_not():
+    df = pd.DataFrame({"user_id": [10, 11, 12, 13], "score": [0.1, 0.2, 0.3, 0.4]})
+    suite = infer_suite(df, "users")
+    assert by_type(suite, "expect_column_values_to_be_unique", "user_id")
+    assert not by_type(suite, "expect_column_values_to_be_unique", "score")
+
+
+def test_unique_column_without_id_name_needs_unique_min_rows():
+    df = pd.DataFrame({"code": [f"c{i}" for i in range(30)]})
+    assert not by_type(infer_suite(df, "c"), "expect_column_values_to_be_unique")
+    options = InferenceOptions(unique_min_rows=30)
+    assert by_type(infer_suite(df, "c", options=options), "expect_column_values_to_be_unique")
+
+
+def test_duplicated_id_fails_uniqueness(validate: Validate):
+    df = pd.DataFrame({"order_id": [1, 2, 3, 4, 5]})
+    suite = infer_suite(df, "orders")
+    assert not validate(pd.DataFrame({"order_id": [1, 2, 2, 4, 5]}), suite)
+
+
+def test_free_text_column_gets_no_set_and_max_set_size_is_honoured():
+    many = pd.DataFrame({"word": [f"w{i % 30}" for i in range(300)]})
+    assert not by_type(infer_suite(many, "w"), "expect_column_values_to_be_in_set")
+    bigger = InferenceOptions(max_set_size=30)
+    assert by_type(infer_suite(many, "w", options=bigger), "expect_column_values_to_be_in_set")
+
+
+def test_row_count_bounds_follow_the_tolerance():
+    df = pd.DataFrame({"x": range(100)})
+    (default,) = by_type(infer_suite(df, "x"), "expect_table_row_count_to_be_between")
+    assert (default["kwargs"]["min_value"], default["kwargs"]["max_value"]) == (50, 150)
+    tight = InferenceOptions(row_count_tolerance=0.1)
+    (rows,) = by_type(infer_suite(df, "x", options=tight), "expect_table_row_count_to_be_between")
+    assert (rows["kwargs"]["min_value"], rows["kwargs"]["max_value"]) == (90, 110)
+
+
+def test_all_null_column_is_only_in_the_column_set(validate: Validate):
+    df = pd.DataFrame({"x": [1, 2, 3], "empty": [None, None, None]})
+    suite = infer_suite(df, "e")
+    assert not [e for e in suite["expectations"] if e["kwargs"].get("column") == "empty"]
+    assert validate(df, suite)
+
+
+def test_suite_meta_describes_the_reference():
+    df = penguins()
+    meta = infer_suite(df, "penguins")["meta"]["datagate"]["inferred_from"]
+    assert meta["rows"] == 344
+    assert meta["columns"] == 8
+    assert len(meta["columns_sha256"]) == 64
+    assert meta["dtypes"]["species"] == "object"
+
+
+# --- output shape -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
+def test_suite_survives_json_and_builds_a_gx_suite(load: Callable[[], pd.DataFrame]):
+    suite = infer_suite(load(), "ref")
+    text = json.dumps(suite, allow_nan=False)
+    built = gx.ExpectationSuite(**json.loads(text))
+    assert built.name == "ref"
+    assert len(built.expectations) == len(suite["expectations"])
+
+
+@pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
+def test_every_expectation_carries_a_note_and_a_severity(load: Callable[[], pd.DataFrame]):
+    for expectation in infer_suite(load(), "ref")["expectations"]:
+        assert isinstance(expectation["meta"]["inferred"], str)
+        assert expectation["meta"]["inferred"]
+        assert expectation["severity"] in ("critical", "warning", "info")
+
+
+def test_infinite_values_do_not_leak_into_the_json():
+    df = pd.DataFrame({"x": [1.0, 2.0, np.inf, 3.0, -np.inf, 4.0]})
+    json.dumps(infer_suite(df, "inf"), allow_nan=False)
+
+
+# --- unhappy paths ------------------------------------------------------------------------
+
+
+def test_empty_dataset_is_refused():
+    with pytest.raises(InvalidData, match="no rows"):
+        infer_suite(pd.DataFrame({"x": []}), "e")
+
+
+def test_non_text_column_names_are_refused():
+    with pytest.raises(InvalidData, match="column names must be text"):
+        infer_suite(pd.DataFrame({0: [1, 2]}), "n")
+
+
+def test_blank_suite_name_is_refused():
+    with pytest.raises(InvalidRequest, match="name"):
+        infer_suite(pd.DataFrame({"x": [1]}), "  ")
+
+
+def test_reversed_quantiles_are_refused():
+    with pytest.raises(ValidationError, match="range_quantiles"):
+        InferenceOptions(range_quantiles=(0.9, 0.1))
+
+
+# --- properties -------------------------------------------------------------------------
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> pd.DataFrame:
+    """Numeric, string-category and nullable columns; values keep clear of zero so x1000 shows."""
+    n = draw(st.integers(min_value=10, max_value=120))
+    col = lambda s: draw(st.lists(s, min_size=n, max_size=n))  # noqa: E731
+    nullable = col(st.one_of(st.none(), st.floats(-50, 50, allow_nan=False)))
+    nullable[0] = nullable[0] if nullable[0] is not None else 1.5
+    return pd.DataFrame(
+        {
+            "count": col(st.integers(1, 500)),
+            "amount": col(st.floats(1, 100, allow_nan=False)),
+            "colour": col(st.sampled_from(["red", "green", "blue", "grey"])),
+            "score": pd.array(nullable, dtype="float64"),
+            "label": col(st.one_of(st.none(), st.sampled_from(["a", "b"]))),
+        }
+    )
+
+
+PROPERTY = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(df=frames())
+def test_any_frame_passes_its_own_suite_and_a_70_percent_sample(
+    df: pd.DataFrame, validate: Validate
+):
+    suite = infer_suite(df, "prop")
+    assert validate(df, suite)
+    assert validate(df.sample(frac=0.7, replace=False, random_state=0), suite)
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(df=frames())
+def test_any_frame_suite_fails_on_each_planted_defect(df: pd.DataFrame, validate: Validate):
+    suite = infer_suite(df, "prop")
+
+    nulls = df.copy()
+    nulls.loc[: max(1, len(df) // 10), "amount"] = np.nan
+    assert not validate(nulls, suite), "nulls in a column that had none"
+
+    assert not validate(df.assign(count=df["count"] * 1000), suite), "count x1000"
+    assert not validate(df.assign(amount=df["amount"] * 1000), suite), "amount x1000"
+    assert not validate(df.drop(columns=["score"]), suite), "dropped column"
+
+    new_category = df.copy()
+    new_category.loc[0, "colour"] = "ultraviolet"
+    assert not validate(new_category, suite), "new category"
