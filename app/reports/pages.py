@@ -343,19 +343,22 @@ def _share_of(check: CheckResult) -> float | None:
 
 
 def _samples(observed: dict[str, Any]) -> list[tuple[str, str]]:
+    """Offending values with their counts; values that read the same are shown once, summed."""
+    counted: dict[str, int] = {}
     counts = observed.get("partial_unexpected_counts")
-    if isinstance(counts, list) and counts:
-        pairs = []
-        for entry in counts[:MAX_SAMPLES]:
-            if isinstance(entry, dict) and "value" in entry:
-                count = entry.get("count")
-                pairs.append((format_value(entry["value"]), f"\u00d7{count}" if count else ""))
-        if pairs:
-            return pairs
     values = observed.get("partial_unexpected_list")
-    if isinstance(values, list):
-        return [(format_value(v), "") for v in values[:MAX_SAMPLES]]
-    return []
+    if isinstance(counts, list) and counts:
+        for entry in counts:
+            if isinstance(entry, dict) and "value" in entry:
+                shown = format_value(entry["value"])
+                count = entry.get("count")
+                counted[shown] = counted.get(shown, 0) + (count if isinstance(count, int) else 1)
+    elif isinstance(values, list):
+        for value in values:
+            shown = format_value(value)
+            counted[shown] = counted.get(shown, 0) + 1
+    pairs = sorted(counted.items(), key=lambda item: -item[1])[:MAX_SAMPLES]
+    return [(shown, f"\u00d7{count}" if count > 1 else "") for shown, count in pairs]
 
 
 def _check_row(check: CheckResult) -> CheckRow:

@@ -182,7 +182,8 @@ def test_failed_report_names_the_failed_column_with_expected_observed_and_sample
     assert "species" in row
     assert '["Adelie", "Chinstrap", "Gentoo"]' in row
     assert "3 of 344" in row and "0.9%" in row
-    assert "Emperor" in row
+    # The same offending value three times is shown once, with its count.
+    assert "Emperor \u00d73" in row
     # The unexpected share is drawn as a bar.
     assert page.find("svg", "share")
 
