@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+import uvicorn
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from app.core.config import Settings
     from app.core.logging import configure_logging
     from app.core.security import UnsafeConfiguration, check_startup
@@ -25,14 +27,33 @@ def _serve(args: argparse.Namespace) -> int:
     except UnsafeConfiguration as exc:
         print(f"datagate: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=None,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
+    GracefulServer(config).run()
     return 0
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM that ended in a clean shutdown exits 0.
+
+    uvicorn re-raises the signal after shutting down, so the process would die of it (143):
+    orchestrators and tests could not tell a clean stop from a kill.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def build_parser() -> argparse.ArgumentParser:

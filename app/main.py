@@ -150,21 +150,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         started = time.monotonic()
         try:
             response = await call_next(request)
+            response.headers["X-Request-ID"] = rid[:64]
+            log.info(
+                "%s %s %d",
+                request.method,
+                request.url.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "duration_ms": int((time.monotonic() - started) * 1000),
+                },
+            )
         finally:
             request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid[:64]
-        log.info(
-            "%s %s %d",
-            request.method,
-            request.url.path,
-            response.status_code,
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "duration_ms": int((time.monotonic() - started) * 1000),
-            },
-        )
         return response
 
     app.include_router(health.router)

@@ -58,7 +58,10 @@ def suite_for(frame: pd.DataFrame, *, size: int = 20) -> dict[str, Any]:
             }
         )
     expectations.append(
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "maybe", "mostly": 0.95}}
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "maybe", "mostly": 0.95},
+        }
     )
     expectations.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}})
     return {"name": "bench", "expectations": expectations[:size], "meta": {}}

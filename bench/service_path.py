@@ -73,8 +73,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--formats", default="parquet,csv")
     args = parser.parse_args()
-    print("| rows | format | file MiB | frame MiB | GE in-process s | service s | ratio | "
-          "service rows/s | service peak MiB | peak / frame |")
+    print(
+        "| rows | format | file MiB | frame MiB | GE in-process s | service s | ratio | "
+        "service rows/s | service peak MiB | peak / frame |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for rows in [int(s) for s in args.sizes.split(",")]:
         frame = synthetic_frame(rows)

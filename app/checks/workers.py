@@ -153,8 +153,8 @@ class WorkerPool:
 
     async def warm_up(self) -> None:
         """Wait until every worker has imported the engines."""
-        workers = list(self._all)
-        await asyncio.to_thread(lambda: [w.wait_ready(self.start_timeout) for w in workers])
+        for worker in list(self._all):
+            await asyncio.to_thread(worker.wait_ready, self.start_timeout)
 
     async def run(self, fn: Callable[..., T], *args: Any, time_limit: float | None = None) -> T:
         """Run `fn(*args)` in a worker; a job over `time_limit` seconds has its worker killed."""

@@ -148,11 +148,11 @@ async def test_empty_file_is_422_saying_it_is_empty(
     assert uploads_left(running_app) == []
 
 
-async def test_ragged_csv_is_422_naming_the_line(client: AsyncClient) -> None:
+async def test_ragged_csv_is_422_naming_the_row(client: AsyncClient) -> None:
     status, body = await post(client, b"a,b\n1,2\n3,4,5\n", "ragged.csv", suite="penguins")
     assert status == 422
     assert body["error"]["code"] == "invalid_data"
-    assert "line" in body["error"]["message"].lower()
+    assert "row 3" in body["error"]["message"]
 
 
 async def test_truncated_parquet_is_422(client: AsyncClient) -> None:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.core.db import make_engine, make_sessionmaker, migrate
 from app.core.errors import NotFound
 from app.reports.model import CheckResult, DatasetInfo, Report, SuiteInfo, summarise
 from app.reports.store import ReportFilter, ReportStore
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "DATAGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def make_report(
@@ -106,23 +98,6 @@ def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
     migrate(engine)
     migrate(engine)
     ReportStore(make_sessionmaker(engine)).ping()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL server, dropped afterwards."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"datagate_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the server is absent on this machine
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
-    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.mark.postgres

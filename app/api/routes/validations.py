@@ -256,7 +256,7 @@ def get_validation(
     report = store.get(job_id) if job.status in ("done", "error") and store.exists(job_id) else None
     return JobState(
         id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

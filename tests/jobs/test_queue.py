@@ -1,0 +1,126 @@
+"""The job queue: durable on enqueue, one owner per job, stale jobs taken over, bounded retries."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from app.core.db import make_engine, make_sessionmaker, migrate
+from app.jobs.queue import JobQueue
+from app.reports.model import DatasetInfo, Report
+
+
+def error_report(job_id: str, spec: str, message: str) -> Report:
+    return Report(
+        id=job_id,
+        status="error",
+        success=False,
+        dataset=DatasetInfo(name=spec, format="csv", rows=0),
+        error=message,
+    )
+
+
+def done_report(job_id: str) -> Report:
+    return Report(
+        id=job_id,
+        status="passed",
+        success=True,
+        dataset=DatasetInfo(name="d", format="csv", rows=3),
+    )
+
+
+def queues(url: str, *owners: str) -> list[JobQueue]:
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    return [JobQueue(sessions, owner=owner) for owner in owners]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+def test_claims_oldest_first_and_each_job_once(sqlite_url: str) -> None:
+    (queue,) = queues(sqlite_url, "a")
+    queue.enqueue("j1", "spec1")
+    queue.enqueue("j2", "spec2")
+    first, second = queue.claim(), queue.claim()
+    assert first is not None and second is not None
+    assert (first.id, second.id) == ("j1", "j2")
+    assert first.status == "running" and first.attempts == 1
+    assert queue.claim() is None
+
+
+def test_finish_stores_the_report_with_the_job_state(sqlite_url: str) -> None:
+    (queue,) = queues(sqlite_url, "a")
+    queue.enqueue("j1", "spec")
+    queue.claim()
+    assert queue.finish("j1", done_report("j1"))
+    assert queue.get("j1").status == "done"
+    assert queue.get("j1").finished_at is not None
+
+
+def test_another_replica_cannot_finish_a_job_it_does_not_hold(sqlite_url: str) -> None:
+    a, b = queues(sqlite_url, "a", "b")
+    a.enqueue("j1", "spec")
+    a.claim()
+    assert not b.finish("j1", done_report("j1"))
+    assert a.get("j1").status == "running"
+
+
+def test_released_job_is_queued_again_without_spending_an_attempt(sqlite_url: str) -> None:
+    (queue,) = queues(sqlite_url, "a")
+    queue.enqueue("j1", "spec")
+    queue.claim()
+    queue.release("j1")
+    job = queue.get("j1")
+    assert job.status == "queued" and job.attempts == 0
+
+
+def test_stale_job_is_requeued_then_fails_after_max_attempts(sqlite_url: str) -> None:
+    dead, alive = queues(sqlite_url, "dead", "alive")
+    dead.enqueue("j1", "data.csv")
+    for attempt in (1, 2):
+        claimed = dead.claim()
+        assert claimed is not None and claimed.attempts == attempt
+        assert alive.stale(timedelta(seconds=-1)) == ["j1"]
+        status = alive.requeue_or_fail(
+            "j1", "replica stopped", max_attempts=2, error_report=error_report, stale_owner=True
+        )
+        assert status == ("queued" if attempt == 1 else "error")
+    job = alive.get("j1")
+    assert job.status == "error"
+    assert "gave up after 2 attempt(s): replica stopped" in (job.error or "")
+
+
+def test_fresh_heartbeat_is_not_stale(sqlite_url: str) -> None:
+    (queue,) = queues(sqlite_url, "a")
+    queue.enqueue("j1", "spec")
+    queue.claim()
+    queue.heartbeat(["j1"])
+    assert queue.stale(timedelta(seconds=60)) == []
+
+
+@pytest.mark.postgres
+def test_two_replicas_on_postgres_never_claim_the_same_job(postgres_url: str) -> None:
+    a, b = queues(postgres_url, "a", "b")
+    for i in range(60):
+        a.enqueue(f"job{i:03d}", "spec")
+    claimed: dict[str, list[str]] = {"a": [], "b": []}
+
+    def drain(queue: JobQueue) -> None:
+        while (job := queue.claim()) is not None:
+            claimed[queue.owner].append(job.id)
+
+    threads = [threading.Thread(target=drain, args=(q,)) for q in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    everything = claimed["a"] + claimed["b"]
+    assert sorted(everything) == [f"job{i:03d}" for i in range(60)]
+    assert len(set(everything)) == 60
