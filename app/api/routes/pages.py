@@ -1,0 +1,152 @@
+"""Browsable HTML: the report history at /reports, one report at /reports/{id}, and /static files.
+
+The JSON API stays under /v1; these pages are for people and are left out of the OpenAPI schema.
+Pages need read access like the JSON reports (a key as bearer token or `datagate_key` cookie).
+"""
+
+from __future__ import annotations
+
+from typing import cast, get_args
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from app.api.deps import ReadAccess, StoreDep
+from app.core.errors import NotFound
+from app.reports.model import Status
+from app.reports.pages import (
+    HISTORY_PAGE_SIZE,
+    SECURITY_HEADERS,
+    STATIC_DIR,
+    HistoryQuery,
+    HistoryRow,
+    render_history,
+    render_not_found,
+    render_problem,
+    render_report,
+)
+from app.reports.store import ReportFilter
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+STATUSES: tuple[str, ...] = get_args(Status)
+# The store's column widths: longer filter values can match nothing, so they are refused.
+MAX_LENGTHS = {"suite": 128, "dataset": 512, "q": 200}
+MAX_PAGE = 1_000_000
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+# Only files shipped in the static folder are served, read once: no path from a request
+# ever reaches the file system.
+STATIC_FILES: dict[str, tuple[bytes, str]] = {
+    path.name: (path.read_bytes(), STATIC_TYPES[path.suffix])
+    for path in STATIC_DIR.iterdir()
+    if path.is_file() and path.suffix in STATIC_TYPES
+}
+
+
+def html(body: str, status_code: int = 200) -> HTMLResponse:
+    """An HTML response with the pages' security headers (CSP: no inline script, nothing remote)."""
+    return HTMLResponse(
+        body, status_code=status_code, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"}
+    )
+
+
+def _history_query(
+    status: str | None, suite: str | None, dataset: str | None, q: str | None, page: str | None
+) -> tuple[HistoryQuery, str | None]:
+    """The filters as given, and a message naming the first field that cannot be used."""
+    values = {"suite": suite, "dataset": dataset, "q": q}
+    cleaned = {k: (v.strip() or None) if v else None for k, v in values.items()}
+    problem = None
+    for key, value in cleaned.items():
+        if value and len(value) > MAX_LENGTHS[key]:
+            problem = f"{key} is {len(value)} characters long; at most {MAX_LENGTHS[key]} allowed"
+            cleaned[key] = None
+    chosen_status: Status | None = None
+    if status and status not in STATUSES:
+        problem = f"status {status!r} is not one of {', '.join(STATUSES)}"
+    elif status:
+        chosen_status = cast(Status, status)
+    number = 1
+    if page:
+        if page.isdigit() and 1 <= int(page) <= MAX_PAGE:
+            number = int(page)
+        else:
+            problem = f"page {page[:20]!r} is not a page number between 1 and {MAX_PAGE:,}"
+    query = HistoryQuery(status=chosen_status, page=number, **cleaned)
+    return query, problem
+
+
+@router.get(
+    "/reports", response_class=HTMLResponse, name="report_history", dependencies=[ReadAccess]
+)
+def report_history(
+    store: StoreDep,
+    status: str | None = None,
+    suite: str | None = None,
+    dataset: str | None = None,
+    q: str | None = None,
+    page: str | None = None,
+) -> HTMLResponse:
+    """The history, newest first: the GET form filters it, pagination is plain links."""
+    query, problem = _history_query(status, suite, dataset, q, page)
+    if problem:
+        return html(render_problem(problem, title="Bad filter"), status_code=422)
+    items, total = store.list(
+        ReportFilter(
+            status=query.status,
+            suite=query.suite,
+            dataset=query.dataset,
+            q=query.q,
+        ),
+        limit=HISTORY_PAGE_SIZE,
+        offset=(query.page - 1) * HISTORY_PAGE_SIZE,
+    )
+    rows = [
+        HistoryRow(
+            id=i.id,
+            created_at=i.created_at,
+            status=i.status,
+            suite=i.suite,
+            dataset_name=i.dataset_name,
+            rows=i.rows,
+            failed=i.failed,
+            warned=i.warned,
+        )
+        for i in items
+    ]
+    return html(render_history(rows, total=total, query=query))
+
+
+@router.get(
+    "/reports/{report_id}",
+    response_class=HTMLResponse,
+    name="report_page",
+    dependencies=[ReadAccess],
+)
+def report_page(report_id: str, store: StoreDep) -> HTMLResponse:
+    """One report as a page; an unknown id is an HTML 404 page, not the JSON error."""
+    try:
+        report = store.get(report_id)
+    except NotFound:
+        return html(
+            render_not_found(f"There is no report with id {report_id[:200]!r}."), status_code=404
+        )
+    return html(render_report(report))
+
+
+# The stylesheet is public: it holds no data, and the 401 page needs it as much as any other.
+@router.get("/static/{name}", name="static")
+def static_file(name: str) -> Response:
+    """The pages' stylesheet; anything not shipped in app/reports/static is a 404 page."""
+    found = STATIC_FILES.get(name)
+    if found is None:
+        return html(render_not_found(f"There is no static file {name[:200]!r}."), status_code=404)
+    content, media_type = found
+    return Response(
+        content,
+        media_type=media_type,
+        headers={
+            "Cache-Control": "public, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

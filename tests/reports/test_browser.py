@@ -1,0 +1,179 @@
+"""The report pages in a real headless Chromium, against the real service started as a process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="browser tests need Debian's chromium at /usr/bin/chromium "
+        "(apt-get install -y chromium); `playwright install` cannot download browsers here",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Service:
+    base: str
+    host: str
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """`python -m app.cli serve` on a free loopback port, with its data in a temporary folder."""
+    root = tmp_path_factory.mktemp("browser-service")
+    shutil.copytree(REPO / "expectations", root / "expectations")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATAGATE_DATA_DIR": str(root / "data"),
+        "DATAGATE_EXPECTATIONS_DIR": str(root / "expectations"),
+        "DATAGATE_WORKERS": "1",
+    }
+    log_path = root / "service.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the service exited early:\n{log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the service was not ready in 120 s:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.25)
+        yield Service(base=base, host=f"127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def validate(service: Service, example: str, dataset_name: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{service.base}/v1/validations",
+        files={"data": (example, (REPO / "examples" / example).read_bytes())},
+        data={"suite": "penguins", "dataset_name": dataset_name},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+def test_failed_report_page_history_and_status_filter_in_a_real_browser(
+    service: Service, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    validate(service, "penguins.csv", "pages")
+    failed = validate(service, "penguins_bad.csv", "pages")
+    assert failed["status"] == "failed"
+    assert failed["report_url"], "the JSON report carries the page's address"
+    failed_columns = [
+        c["column"] for c in failed["checks"] if c["outcome"] == "failed" and c["column"]
+    ]
+    assert failed_columns, "penguins_bad.csv fails a check on some column"
+
+    requested: list[str] = []
+    console_errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda request: requested.append(request.url))
+            # A blocked stylesheet or script shows up as a console error naming the policy.
+            page.on(
+                "console",
+                lambda message: (
+                    console_errors.append(message.text)
+                    if "Content Security Policy" in message.text or "Refused" in message.text
+                    else None
+                ),
+            )
+
+            # The report: verdict at the top, the failed column in the failed rows.
+            page.goto(failed["report_url"])
+            verdict = page.locator(".verdict-word")
+            assert verdict.inner_text().strip().lower() == "failed"
+            assert verdict.is_visible()
+            # The stylesheet loaded under the CSP: the banner is coloured, not default white.
+            banner = page.locator("section.verdict")
+            assert banner.evaluate("e => getComputedStyle(e).backgroundColor") != (
+                "rgba(0, 0, 0, 0)"
+            )
+            failed_cell = page.locator("tr.outcome-failed code.column", has_text=failed_columns[0])
+            assert failed_cell.first.is_visible()
+            page.screenshot(path=str(tmp_path / "report-laptop.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert verdict.is_visible()
+            page.screenshot(path=str(tmp_path / "report-phone.png"), full_page=True)
+            page.set_viewport_size({"width": 1280, "height": 900})
+
+            # Back to the history, then filter by status with the plain GET form.
+            page.get_by_role("link", name="All reports").click()
+            page.wait_for_url("**/reports")
+            assert page.locator("table.history tbody tr").count() >= 2
+            page.locator("form.filters select[name=status]").select_option("failed")
+            page.get_by_role("button", name="Filter").click()
+            page.wait_for_url("**/reports?status=failed**")
+            assert parse_qs(urlsplit(page.url).query)["status"] == ["failed"]
+            badges = page.locator("table.history tbody a.badge").all_inner_texts()
+            assert badges and {b.strip() for b in badges} == {"failed"}
+            assert failed["id"][:12] in page.locator("table.history").inner_text()
+            page.screenshot(path=str(tmp_path / "history-failed.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.screenshot(path=str(tmp_path / "history-phone.png"), full_page=True)
+
+            # An unknown report is a page too, with status 404.
+            missing = page.goto(f"{service.base}/reports/no-such-report")
+            assert missing is not None and missing.status == 404
+            assert "no-such-report" in page.locator("main").inner_text()
+        finally:
+            browser.close()
+
+    hosts = {urlsplit(url).netloc for url in requested if not url.startswith("data:")}
+    assert hosts == {service.host}, f"the pages asked other hosts: {hosts}"
+    assert not console_errors, f"the browser refused content: {console_errors}"
+    for name in ("report-laptop", "report-phone", "history-failed", "history-phone"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 0
