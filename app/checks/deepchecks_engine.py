@@ -90,6 +90,11 @@ class DeepchecksSettings(BaseModel):
     checks: list[str] | None = Field(
         default=None, description="Run only these checks (class names); default all of them"
     )
+    run: Literal["with_reference", "always"] = Field(
+        default="with_reference",
+        description="`always`: integrity checks run on every validation of this suite, even "
+        "without a reference or roles in the request",
+    )
 
     @field_validator("checks")
     @classmethod

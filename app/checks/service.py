@@ -18,7 +18,7 @@ from app.core.errors import ServiceBusy
 from app.core.metrics import Metrics
 from app.jobs.dispatcher import Dispatcher, job_inputs_dir
 from app.jobs.queue import JobQueue
-from app.reports.model import Report
+from app.reports.model import Report, link
 from app.reports.store import ReportStore
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class ValidationService:
     async def run(self, job: ValidationJob, *, base_url: str) -> Report:
         """Synchronous path: the caller waits for the report."""
         report = await self.pool.run(run_validation, job, time_limit=self.settings.job_timeout_s)
-        report.report_url = f"{base_url}/reports/{report.id}"
+        link(report, base_url)
         # Storing is a blocking DB write: keep it off the event loop too.
         await asyncio.to_thread(self.store.save, report)
         self.metrics.observe(report, mode="sync")

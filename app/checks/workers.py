@@ -42,8 +42,11 @@ ENGINES = "app.checks.runner"
 
 def _worker_main(conn: Connection, preload: str | None) -> None:
     if preload:
-        # Import the engines once per worker, so the first request does not pay for it.
-        importlib.import_module(preload)
+        # Import the engines once per worker and let them build their state (a `warm_up`
+        # function), so the first request does not pay for it.
+        module = importlib.import_module(preload)
+        if hasattr(module, "warm_up"):
+            module.warm_up()
     conn.send(("ready", None))
     while True:
         try:

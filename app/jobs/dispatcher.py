@@ -16,7 +16,7 @@ from app.core.errors import DatagateError
 from app.core.metrics import Metrics
 from app.jobs.callbacks import CallbackSender
 from app.jobs.queue import Job, JobQueue
-from app.reports.model import DatasetInfo, Report
+from app.reports.model import DatasetInfo, Report, link
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class Dispatcher:
             except Exception as exc:
                 log.exception("job %s failed", job.id)
                 report = error_report(job.id, job.spec, f"internal error: {type(exc).__name__}")
-            report.report_url = f"{self._base_url()}/reports/{job.id}"
+            link(report, self._base_url())
             if await asyncio.to_thread(self.queue.finish, job.id, report):
                 self.metrics.observe(report, mode="async")
                 self._remove_inputs(job.id)

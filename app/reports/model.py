@@ -107,6 +107,17 @@ class Report(BaseModel):
     )
 
 
+def link(report: Report, base_url: str) -> Report:
+    """Give a report its absolute URLs: its page, and every stored artifact."""
+    base = base_url.rstrip("/")
+    report.report_url = f"{base}/reports/{report.id}"
+    report.artifacts = {
+        name: f"{base}{url}" if url.startswith("/") else url
+        for name, url in report.artifacts.items()
+    }
+    return report
+
+
 def outcome_for(success: bool, severity: Severity) -> Outcome:
     """A failed expectation of severity `warning` or `info` warns; it does not fail the run."""
     if success:

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from app.api.deps import ReadAccess, StoreDep
+from app.checks.deepchecks_engine import plotly_js_path
 from app.core.errors import NotFound
 from app.reports.model import Status
 from app.reports.pages import (
@@ -33,12 +34,16 @@ STATUSES: tuple[str, ...] = get_args(Status)
 # The store's column widths: longer filter values can match nothing, so they are refused.
 MAX_LENGTHS = {"suite": 128, "dataset": 512, "q": 200}
 MAX_PAGE = 1_000_000
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-# Only files shipped in the static folder are served, read once: no path from a request
-# ever reaches the file system.
+STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".js": "text/javascript; charset=utf-8",
+}
+# Only files shipped in the static folder, and the one plotly.js the deepchecks views load,
+# are served, read once: no path from a request ever reaches the file system.
 STATIC_FILES: dict[str, tuple[bytes, str]] = {
     path.name: (path.read_bytes(), STATIC_TYPES[path.suffix])
-    for path in STATIC_DIR.iterdir()
+    for path in (*STATIC_DIR.iterdir(), plotly_js_path())
     if path.is_file() and path.suffix in STATIC_TYPES
 }
 

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from app.api.deps import StoreDep
+from app.api.deps import SettingsDep, StoreDep
+from app.core.errors import NotFound
 from app.reports.model import Report, Status
 from app.reports.store import ReportFilter
 
@@ -71,3 +73,31 @@ def list_reports(
 @router.get("/{report_id}", response_model=Report, summary="One stored report")
 def get_report(report_id: str, store: StoreDep) -> Report:
     return store.get(report_id)
+
+
+# The deepchecks view carries deepchecks' own inline scripts; it runs sandboxed (an opaque
+# origin: no cookies, no same-origin requests) and may load only the service's plotly.js.
+ARTIFACT_POLICY = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'self' 'unsafe-inline' "
+    "'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:"
+)
+ARTIFACT_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json"}
+
+
+@router.get(
+    "/{report_id}/artifacts/{name}",
+    summary="A file stored with a report (the full deepchecks view)",
+    response_class=FileResponse,
+)
+def get_artifact(report_id: str, name: str, store: StoreDep, settings: SettingsDep) -> FileResponse:
+    report = store.get(report_id)
+    # Only names the report lists are served: nothing from the request reaches a path.
+    listed = {url.rsplit("/", 1)[-1] for url in report.artifacts.values()}
+    path = settings.artifacts_dir / report.id / name
+    if name not in listed or not path.is_file():
+        raise NotFound(f"report {report_id!r} has no artifact {name[:100]!r}")
+    return FileResponse(
+        path,
+        media_type=ARTIFACT_TYPES.get(path.suffix, "application/octet-stream"),
+        headers={"Content-Security-Policy": ARTIFACT_POLICY, "X-Content-Type-Options": "nosniff"},
+    )

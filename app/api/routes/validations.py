@@ -23,6 +23,7 @@ from app.reports.model import Report
 router = APIRouter(prefix="/v1/validations", tags=["validations"])
 
 FILE_FIELDS = ("data", "reference")
+THRESHOLD_PREFIX = "max_"
 ROLE_FIELDS = ("label", "datetime", "index")
 LIST_FIELDS = ("categorical", "features")
 TEXT_FIELDS = (
@@ -68,7 +69,11 @@ def _upload_schema() -> dict[str, Any]:
         "index": {**text, "description": "Index column (index leakage check)"},
         "categorical": {**text, "description": "Comma-separated categorical columns"},
         "features": {**text, "description": "Comma-separated feature columns"},
-        "thresholds": {**text, "description": 'JSON object, e.g. {"max_feature_drift": 0.3}'},
+        "thresholds": {
+            **text,
+            "description": 'JSON object, e.g. {"max_feature_drift": 0.3}; or send each as a '
+            "max_* field",
+        },
         "wait": {"type": "boolean", "description": "false: answer 202 at once with a job"},
         "callback_url": {**text, "description": "POSTed the signed summary when a job ends"},
     }
@@ -119,11 +124,12 @@ def _data_input(received: ReceivedFile, *, fmt: str | None, name: str | None) ->
 
 
 def _check_fields(form: ReceivedForm) -> None:
-    unknown = sorted((set(form.fields) - set(TEXT_FIELDS)) | (set(form.files) - set(FILE_FIELDS)))
+    text_fields = {f for f in form.fields if not f.startswith(THRESHOLD_PREFIX)}
+    unknown = sorted((text_fields - set(TEXT_FIELDS)) | (set(form.files) - set(FILE_FIELDS)))
     if unknown:
         raise InvalidRequest(
             f"unknown form field(s) {', '.join(unknown)}; accepted: "
-            f"{', '.join(FILE_FIELDS + TEXT_FIELDS)}"
+            f"{', '.join(FILE_FIELDS + TEXT_FIELDS)}, and thresholds as max_* fields"
         )
     if "data" not in form.files:
         raise InvalidRequest("form field 'data' (the dataset file) is required")
@@ -150,7 +156,19 @@ def request_roles(fields: dict[str, str]) -> dict[str, Any]:
     return roles
 
 
-def request_thresholds(raw: str | None) -> dict[str, Any]:
+def request_thresholds(raw: str | None, fields: dict[str, str]) -> dict[str, Any]:
+    """Thresholds from a `thresholds` JSON object and from `max_*` fields (those win)."""
+    thresholds = _thresholds_json(raw)
+    for key, value in fields.items():
+        if key.startswith(THRESHOLD_PREFIX):
+            try:
+                thresholds[key] = float(value)
+            except ValueError as exc:
+                raise InvalidRequest(f"field {key!r} must be a number, got {value[:40]!r}") from exc
+    return thresholds
+
+
+def _thresholds_json(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
     try:
@@ -218,7 +236,7 @@ async def create_validation(
             suite_name=fields["suite"],
             reference=reference,
             roles=request_roles(fields),
-            thresholds=request_thresholds(fields.get("thresholds")),
+            thresholds=request_thresholds(fields.get("thresholds"), fields),
         )
         base = base_url(request, settings.public_url)
         if wants_async(request, wait, parse_bool(fields.get("wait"), "wait")):
