@@ -33,7 +33,20 @@ def in_process(frame: pd.DataFrame, suite_json: dict) -> float:  # type: ignore[
 def service(path: Path, workdir: Path, suite_json: dict) -> tuple[float, float]:  # type: ignore[type-arg]
     (workdir / "expectations").mkdir(parents=True, exist_ok=True)
     (workdir / "expectations" / "bench.json").write_text(json.dumps(suite_json))
+    warm = workdir / f"warm{path.suffix}"
+    if path.suffix == ".parquet":
+        pd.read_parquet(path).head(100).to_parquet(warm)
+    else:
+        pd.read_csv(path, nrows=100).to_csv(warm, index=False)
     with running_server(workdir, DATAGATE_WORKERS="1") as (url, process):
+        # One small request first: the timed one then measures the path, not the first call.
+        warm_up = httpx.post(
+            f"{url}/v1/validations",
+            files={"data": (warm.name, warm.read_bytes())},
+            data={"suite": "bench"},
+            timeout=600,
+        )
+        assert warm_up.status_code == 200, warm_up.text[:500]
         started = time.perf_counter()
         with path.open("rb") as handle:
             response = httpx.post(
