@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from app.reports.model import CATEGORIES, CheckResult, ColumnInfo, Report, Status
+from app.reports.store import ReportListItem
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -485,18 +486,7 @@ def render_report(report: Report, *, now: datetime | None = None) -> str:
 # --- the history ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HistoryRow:
-    """One row of the history page: what `ReportStore.list` returns for a report."""
-
-    id: str
-    created_at: datetime
-    status: str
-    suite: str | None
-    dataset_name: str
-    rows: int
-    failed: int
-    warned: int
+HistoryRow = ReportListItem
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from pydantic import BaseModel, field_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,8 +22,9 @@ class ReportFilter:
     q: str | None = None
 
 
-@dataclass(frozen=True)
-class ReportListItem:
+class ReportListItem(BaseModel):
+    """One stored report as the history lists it (JSON listing and the history page)."""
+
     id: str
     created_at: datetime
     status: str
@@ -31,6 +33,12 @@ class ReportListItem:
     rows: int
     failed: int
     warned: int
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # SQLite hands back naive datetimes; everything stored is UTC.
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class ReportStore:
@@ -81,19 +89,7 @@ class ReportStore:
                 .limit(limit)
                 .offset(offset)
             ).all()
-            items = [
-                ReportListItem(
-                    id=r.id,
-                    created_at=r.created_at,
-                    status=r.status,
-                    suite=r.suite,
-                    dataset_name=r.dataset_name,
-                    rows=r.rows,
-                    failed=r.failed,
-                    warned=r.warned,
-                )
-                for r in rows
-            ]
+            items = [ReportListItem.model_validate(r, from_attributes=True) for r in rows]
         return items, total
 
     def ping(self) -> None:

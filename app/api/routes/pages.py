@@ -20,7 +20,6 @@ from app.reports.pages import (
     SECURITY_HEADERS,
     STATIC_DIR,
     HistoryQuery,
-    HistoryRow,
     render_history,
     render_not_found,
     render_problem,
@@ -106,20 +105,7 @@ def report_history(
         limit=HISTORY_PAGE_SIZE,
         offset=(query.page - 1) * HISTORY_PAGE_SIZE,
     )
-    rows = [
-        HistoryRow(
-            id=i.id,
-            created_at=i.created_at,
-            status=i.status,
-            suite=i.suite,
-            dataset_name=i.dataset_name,
-            rows=i.rows,
-            failed=i.failed,
-            warned=i.warned,
-        )
-        for i in items
-    ]
-    return html(render_history(rows, total=total, query=query))
+    return html(render_history(items, total=total, query=query))
 
 
 @router.get(

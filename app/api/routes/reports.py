@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,24 +11,13 @@ from pydantic import BaseModel
 from app.api.deps import SettingsDep, StoreDep
 from app.core.errors import NotFound
 from app.reports.model import Report, Status
-from app.reports.store import ReportFilter
+from app.reports.store import ReportFilter, ReportListItem
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 
-class ReportListEntry(BaseModel):
-    id: str
-    created_at: datetime
-    status: str
-    suite: str | None
-    dataset_name: str
-    rows: int
-    failed: int
-    warned: int
-
-
 class ReportPage(BaseModel):
-    items: list[ReportListEntry]
+    items: list[ReportListItem]
     total: int
     limit: int
     offset: int
@@ -49,21 +37,7 @@ def list_reports(
         ReportFilter(status=status, suite=suite, dataset=dataset, q=q), limit=limit, offset=offset
     )
     return ReportPage(
-        items=[
-            ReportListEntry(
-                id=i.id,
-                created_at=i.created_at
-                if i.created_at.tzinfo
-                else i.created_at.replace(tzinfo=UTC),
-                status=i.status,
-                suite=i.suite,
-                dataset_name=i.dataset_name,
-                rows=i.rows,
-                failed=i.failed,
-                warned=i.warned,
-            )
-            for i in items
-        ],
+        items=items,
         total=total,
         limit=limit,
         offset=offset,
