@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from app.checks.expectations import SuiteRegistry, parse_suite
 from app.checks.suite_store import SuiteCatalog, SuiteStore
 from app.core.db import make_engine, make_sessionmaker, migrate
-from app.core.errors import Conflict, SuiteInvalid, SuiteNotFound
+from app.core.errors import Conflict, ServiceBusy, SuiteInvalid, SuiteNotFound
 from tests.conftest import EXPECTATIONS
 
 SUITE = '{"expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}}]}'
@@ -81,3 +82,19 @@ def test_a_stored_suite_that_no_longer_parses_is_listed_as_broken(engine: Engine
     assert "decayed" in restarted.errors
     with pytest.raises(SuiteInvalid):
         restarted.get("decayed")
+
+
+class UnreachableStore(SuiteStore):
+    def fetch(self, name: str) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+
+def test_a_replica_keeps_running_its_cached_suite_while_the_database_is_away(
+    engine: Engine,
+) -> None:
+    catalog = replica(engine)
+    catalog.put(parse_suite("cached", SUITE, "api"))
+    catalog.store = UnreachableStore(make_sessionmaker(engine))
+    assert catalog.get("cached").origin == "api"
+    with pytest.raises(ServiceBusy):
+        catalog.get("never-loaded")
