@@ -1,14 +1,33 @@
-"""The `datagate` command: `datagate serve` runs the service."""
+"""The `datagate` command: `serve` runs the service; `validate` gates a pipeline step on a dataset;
+`suites` lists, shows, infers and checks suites. Exit codes: 0 passed, 1 failed, 2 error."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import json
+import os
 import signal
 import sys
+import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
 import uvicorn
+
+from app.reports.model import CheckResult, Report
+
+EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+# Uploads at least this large are submitted as jobs and polled, so that no proxy or load
+# balancer idle timeout cuts a validation that takes minutes.
+ASYNC_FROM_BYTES = 50 * 1024 * 1024
+VALUE_WIDTH = 160
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out as given; exit 2 with the message."""
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -56,6 +75,372 @@ class GracefulServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+# --- progress on stderr ------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress display on stderr, only on a terminal and never in CI logs."""
+
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        if enabled is None:
+            enabled = self.stream.isatty() and not os.environ.get("CI")
+        self.enabled = enabled
+        self._last = 0.0
+        self._shown = False
+
+    def upload(self, sent: int, total: int | None) -> None:
+        if not total:
+            return
+        done = min(sent / total, 1.0)
+        bar = "#" * int(done * 30)
+        self._line(f"uploading [{bar:<30}] {done:4.0%} {_size(sent)}/{_size(total)}", done >= 1)
+
+    def waiting(self, status: str, elapsed: float) -> None:
+        self._line(f"validation {status}, {elapsed:4.0f} s", status in ("done", "error"))
+
+    def _line(self, text: str, final: bool) -> None:
+        now = time.monotonic()
+        # Redraw at most ten times a second: a fast upload would otherwise flood the terminal.
+        if not self.enabled or (not final and now - self._last < 0.1):
+            return
+        self._last = now
+        self.stream.write(f"\r\x1b[2K{text}")
+        self._shown = True
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._shown = False
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GB"
+
+
+# --- the summary a person reads ---------------------------------------------------------------
+
+
+def gate_exit_code(report: Report, fail_on: str = "failure") -> int:
+    """0 passed, 1 failed (warned too with fail_on=warning), 2 when checks could not run."""
+    if report.status == "error":
+        return EXIT_ERROR
+    if report.status == "failed":
+        return EXIT_FAILED
+    if fail_on == "warning" and report.summary.warned:
+        return EXIT_FAILED
+    return EXIT_PASSED
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 3] + "..."
+
+
+def _pairs(values: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
+    shown = [f"{k}={_short(v)}" for k, v in values.items() if k not in skip and v is not None]
+    return ", ".join(shown) or "-"
+
+
+def observed_text(check: CheckResult) -> str:
+    """What was seen, in one line: the observed value, how many rows broke it, sample values."""
+    observed = check.observed
+    parts = []
+    if "observed_value" in observed:
+        parts.append(f"observed_value={_short(observed['observed_value'])}")
+    if observed.get("unexpected_count") is not None:
+        count, total = observed["unexpected_count"], observed.get("element_count")
+        share = observed.get("unexpected_percent")
+        of = f" of {total}" if total is not None else ""
+        pct = f" ({share:.1f}%)" if isinstance(share, int | float) else ""
+        parts.append(f"{count}{of} values unexpected{pct}")
+    samples: dict[str, int] = {}
+    for item in observed.get("partial_unexpected_counts") or []:
+        shown = _short(item.get("value"))
+        samples[shown] = samples.get(shown, 0) + int(item.get("count", 1))
+    if samples:
+        parts.append(
+            "e.g. " + ", ".join(f"{v} x{n}" if n > 1 else v for v, n in list(samples.items())[:8])
+        )
+    if observed.get("mismatched"):
+        parts.append(f"mismatched={_short(observed['mismatched'])}")
+    for key in ("message", "error"):
+        if key in check.details:
+            parts.append(str(check.details[key]))
+    shown_keys = {"observed_value", "mismatched", "element_count", "unexpected_percent"}
+    shown_keys |= {"unexpected_count", "partial_unexpected_counts", "partial_unexpected_list"}
+    # missing_* restate the null count, which the dataset's column list already gives.
+    rest = {k: v for k, v in observed.items() if k not in shown_keys and "missing" not in k}
+    if rest:
+        parts.append(_pairs(rest))
+    return "; ".join(parts) or "-"
+
+
+def _check_lines(check: CheckResult, mark: str) -> list[str]:
+    where = f" column={check.column}" if check.column else ""
+    return [
+        f"  {mark} [{check.category}] {check.name}{where} ({check.severity})",
+        f"      expected: {_pairs(check.expected, skip=('column',))}",
+        f"      observed: {observed_text(check)}",
+    ]
+
+
+def summary_text(report: Report, fail_on: str = "failure") -> str:
+    """The compact summary: verdict, counts, each failed (and warned) check, the report URL."""
+    code = gate_exit_code(report, fail_on)
+    verdict = {EXIT_PASSED: "PASSED", EXIT_FAILED: "FAILED", EXIT_ERROR: "ERROR"}[code]
+    if code == EXIT_FAILED and report.status == "passed":
+        verdict = "FAILED (warnings, --fail-on warning)"
+    suite = ""
+    if report.suite:
+        suite = f" against suite {report.suite.name} ({report.suite.sha256[:12]})"
+    s = report.summary
+    lines = [
+        f"datagate: {verdict}  {report.dataset.name} ({report.dataset.rows} rows){suite}",
+        f"  checks: {s.evaluated} evaluated, {s.passed} passed, {s.failed} failed, "
+        f"{s.warned} warned, {s.skipped} skipped, {s.errored} errors",
+    ]
+    for outcome, mark in (("failed", "x"), ("error", "E"), ("warned", "!")):
+        for check in (c for c in report.checks if c.outcome == outcome):
+            lines.extend(_check_lines(check, mark))
+    if report.error:
+        lines.append(f"  error: {report.error}")
+    if report.report_url:
+        lines.append(f"  report: {report.report_url}")
+    return "\n".join(lines)
+
+
+# --- validate ---------------------------------------------------------------------------------
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """Roles and thresholds as the request carries them."""
+    options: dict[str, Any] = {}
+    for key in ("label", "datetime", "index", "dataset_name", "format"):
+        if getattr(args, key, None):
+            options[key] = getattr(args, key)
+    for key in ("categorical", "features"):
+        if getattr(args, key, None):
+            options[key] = [c.strip() for c in getattr(args, key).split(",") if c.strip()]
+    if getattr(args, "thresholds", None):
+        from app.api.routes.validations import request_thresholds
+        from app.core.errors import DatagateError
+
+        try:
+            options["thresholds"] = request_thresholds(args.thresholds)
+        except DatagateError as exc:
+            raise UsageError(f"--thresholds: {exc.message}") from exc
+    return options
+
+
+def _server_url(args: argparse.Namespace) -> str:
+    url: str | None = args.server or os.environ.get("DATAGATE_URL")
+    if not url:
+        raise UsageError("no server: pass --server URL or set DATAGATE_URL (or use --local)")
+    return url
+
+
+def _local_bytes(*values: str | None) -> int:
+    return sum(Path(v).stat().st_size for v in values if v and Path(v).is_file())
+
+
+def _validate_remote(args: argparse.Namespace, progress: Progress) -> Report:
+    from app.client import DatagateClient
+
+    options = _options(args)
+    if args.reference:
+        options["reference"] = args.reference
+    asynchronous = args.mode == "async" or (
+        args.mode is None and _local_bytes(args.data, args.reference) >= ASYNC_FROM_BYTES
+    )
+    with DatagateClient(_server_url(args), api_key=args.api_key) as client:
+        if not asynchronous:
+            return client.validate(
+                args.data, suite=args.suite, on_upload=progress.upload, **options
+            )
+        job = client.submit(args.data, suite=args.suite, on_upload=progress.upload, **options)
+        progress.close()
+        print(f"datagate: queued job {job.id}; status at {job.status_url}", file=sys.stderr)
+        return client.wait_for(
+            job.id, timeout=args.timeout, on_wait=lambda j, t: progress.waiting(j.status, t)
+        )
+
+
+def local_data_input(path: str, fmt: str | None, name: str | None = None) -> Any:
+    """A DataInput for a local file, as the service builds one for an upload."""
+    from app.checks.runner import DataInput
+    from app.ingest.formats import detect_format
+
+    file = Path(path.removeprefix("file://"))
+    if not file.is_file():
+        raise UsageError(f"--local reads local files only; {path!r} is not a file here")
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return DataInput(
+        path=file,
+        format=detect_format(file.name, None, fmt),
+        name=name or file.name,
+        sha256=digest.hexdigest(),
+        bytes=file.stat().st_size,
+    )
+
+
+def validate_locally(
+    data: str,
+    *,
+    suite: str | None,
+    reference: str | None = None,
+    expectations_dir: Path | None = None,
+    options: dict[str, Any] | None = None,
+) -> Report:
+    """Run the service's engines in this process on local files: the report the server gives."""
+    from app.api.routes.validations import request_roles
+    from app.checks.expectations import SuiteRegistry
+    from app.checks.runner import ValidationJob, run_validation
+    from app.checks.service import new_report_id
+    from app.core.config import Settings
+
+    settings = Settings()
+    options = dict(options or {})
+    folder = expectations_dir or settings.expectations_dir
+    registry = SuiteRegistry.from_directory(folder)
+    fields = {
+        key: ",".join(value) if isinstance(value, list) else str(value)
+        for key, value in options.items()
+        if key in ("label", "datetime", "index", "categorical", "features")
+    }
+    job = ValidationJob(
+        id=new_report_id(),
+        data=local_data_input(data, options.get("format"), options.get("dataset_name")),
+        suite=registry.get(suite) if suite else None,
+        reference=local_data_input(reference, None) if reference else None,
+        roles=request_roles(fields),
+        thresholds=options.get("thresholds") or {},
+        max_rows=settings.max_rows,
+        sample_values=settings.sample_values,
+    )
+    return run_validation(job)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    progress = Progress(enabled=False if args.json else None)
+    try:
+        if args.local:
+            options = _options(args)
+            report = validate_locally(
+                args.data,
+                suite=args.suite,
+                reference=args.reference,
+                expectations_dir=Path(args.expectations) if args.expectations else None,
+                options=options,
+            )
+        else:
+            report = _validate_remote(args, progress)
+    finally:
+        progress.close()
+    if args.output:
+        Path(args.output).write_text(report.model_dump_json(indent=2) + "\n")
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(summary_text(report, args.fail_on))
+    return gate_exit_code(report, args.fail_on)
+
+
+# --- suites -----------------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from app.client import DatagateClient
+
+    return DatagateClient(_server_url(args), api_key=args.api_key)
+
+
+def _suites_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        listing = client.list_suites()
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return EXIT_PASSED
+    print(f"{'name':<32} {'origin':<6} {'checks':>6}  sha256")
+    for item in listing["items"]:
+        print(
+            f"{item['name']:<32} {item['origin']:<6} {item['expectations']:>6}  "
+            f"{item['sha256'][:12]}"
+        )
+    for broken in listing["broken"]:
+        print(f"{broken['name']:<32} BROKEN  {broken['error']}")
+    return EXIT_PASSED
+
+
+def _suites_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        detail = client.get_suite(args.name)
+    print(json.dumps(detail if args.json else detail["definition"], indent=2))
+    return EXIT_PASSED
+
+
+def _suites_infer(args: argparse.Namespace) -> int:
+    if args.local:
+        from app.checks.inference import infer_suite
+        from app.core.config import Settings
+        from app.ingest.formats import read_dataframe
+
+        data = local_data_input(args.data, args.format)
+        frame = read_dataframe(data.path, data.format, max_rows=Settings().max_rows)
+        suite = infer_suite(frame, args.name)
+    else:
+        with _client(args) as client:
+            suite = client.infer_suite(args.data, name=args.name)
+    text = json.dumps(suite, indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+        print(
+            f"datagate: wrote suite {suite['name']} ({len(suite['expectations'])} expectations) "
+            f"to {args.output}",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(text)
+    if args.save:
+        with _client(args) as client:
+            saved = client.put_suite(suite["name"], suite)
+        print(f"datagate: saved suite {saved['name']} ({saved['sha256'][:12]})", file=sys.stderr)
+    return EXIT_PASSED
+
+
+def _suites_check(args: argparse.Namespace) -> int:
+    from app.checks.suite_file import check_suite_file
+
+    problems = check_suite_file(Path(args.file), name=args.name)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return EXIT_FAILED
+    print(f"datagate: {args.file} is a valid suite")
+    return EXIT_PASSED
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def _add_server(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="service URL (default DATAGATE_URL)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("DATAGATE_API_KEY"),
+        help="API key, sent as Authorization: Bearer (default DATAGATE_API_KEY)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datagate", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -64,12 +449,101 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default DATAGATE_PORT or 8000)")
     serve.add_argument("--workers", type=int, help="validation worker processes")
     serve.set_defaults(handler=_serve)
+
+    validate = commands.add_parser(
+        "validate",
+        help="validate a dataset; exit 0 passed, 1 failed, 2 error",
+        description="Validate DATA (a local file, s3://..., file://... or connection:table) "
+        "against a suite. Exit 0 passed, 1 failed, 2 usage or service error.",
+    )
+    validate.add_argument("data", help="dataset: local file, URI or connection:table")
+    validate.add_argument("--reference", help="reference (training) dataset")
+    validate.add_argument("--suite", help="suite name")
+    validate.add_argument("--label", help="label column")
+    validate.add_argument("--datetime", help="datetime column")
+    validate.add_argument("--index", help="index column")
+    validate.add_argument("--categorical", help="comma-separated categorical columns")
+    validate.add_argument("--features", help="comma-separated feature columns")
+    validate.add_argument("--thresholds", help='JSON object, e.g. {"max_feature_drift": 0.3}')
+    validate.add_argument("--format", help="dataset format when the file name does not say")
+    validate.add_argument("--dataset-name", help="name shown in the report")
+    validate.add_argument("--output", "-o", help="write the report JSON to this file")
+    validate.add_argument("--json", action="store_true", help="print the report JSON instead")
+    validate.add_argument(
+        "--fail-on",
+        choices=("failure", "warning"),
+        default="failure",
+        help="warning: warned checks fail the gate too",
+    )
+    validate.add_argument(
+        "--local", action="store_true", help="run the engines in this process, no server"
+    )
+    validate.add_argument(
+        "--expectations", help="suites folder for --local (default DATAGATE_EXPECTATIONS_DIR)"
+    )
+    mode = validate.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--async",
+        dest="mode",
+        action="store_const",
+        const="async",
+        help=f"submit a job and poll it (the default from {_size(ASYNC_FROM_BYTES)} of upload)",
+    )
+    mode.add_argument(
+        "--sync", dest="mode", action="store_const", const="sync", help="wait on one request"
+    )
+    validate.add_argument(
+        "--timeout", type=float, default=3600, help="seconds to wait for an async job"
+    )
+    _add_server(validate)
+    validate.set_defaults(handler=_validate)
+
+    suites = commands.add_parser("suites", help="list, show, infer and check suites")
+    suite_commands = suites.add_subparsers(dest="suites_command", required=True)
+    listing = suite_commands.add_parser("list", help="suites on the server")
+    listing.add_argument("--json", action="store_true")
+    _add_server(listing)
+    listing.set_defaults(handler=_suites_list)
+    show = suite_commands.add_parser("show", help="one suite's definition")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="with origin and hash")
+    _add_server(show)
+    show.set_defaults(handler=_suites_show)
+    infer = suite_commands.add_parser("infer", help="propose a suite from a reference dataset")
+    infer.add_argument("data", help="reference dataset (local file)")
+    infer.add_argument("--name", required=True, help="suite name")
+    infer.add_argument("--output", "-o", help="write the suite here (default stdout)")
+    infer.add_argument("--format", help="dataset format when the file name does not say")
+    infer.add_argument("--local", action="store_true", help="infer in this process, no server")
+    infer.add_argument("--save", action="store_true", help="PUT the suite to the server too")
+    _add_server(infer)
+    infer.set_defaults(handler=_suites_infer)
+    check = suite_commands.add_parser("check", help="check a suite file offline")
+    check.add_argument("file")
+    check.add_argument("--name", help="suite name (default the file name without .json)")
+    check.set_defaults(handler=_suites_check)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.client import DatagateClientError
+    from app.core.errors import DatagateError
+
     args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except UsageError as exc:
+        print(f"datagate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except DatagateClientError as exc:
+        print(f"datagate: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except DatagateError as exc:  # --local: the same refusals the service answers 4xx with
+        print(f"datagate: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, ValueError) as exc:
+        print(f"datagate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     return code
 
 

@@ -20,6 +20,7 @@ from app.api.deps import ReadAccess
 from app.api.routes import health, pages, reports, suites, validations
 from app.checks.expectations import SuiteRegistry
 from app.checks.service import ValidationService
+from app.checks.suite_store import SuiteCatalog, SuiteStore
 from app.checks.workers import WorkerPool
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
@@ -92,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.expectations_dir,
             len(registry.errors),
         )
+        # --- tooling: suites PUT through the API live in the database, beside the files ---
+        registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
+        # --- end tooling ---
         pool = WorkerPool(
             settings.workers,
             max_jobs_per_worker=settings.max_jobs_per_worker,

@@ -86,3 +86,18 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+# --- Suites created through the API (tooling) ---------------------------------------------
+
+
+class SuiteRow(Base):
+    """A suite PUT through the API; suites from `expectations/` live in version control instead."""
+
+    __tablename__ = "suites"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,15 +1,28 @@
-"""Suites: list the Great Expectations suites the service knows, and show one."""
+"""Suites: list and show the suites the service knows; create, replace and delete API suites;
+propose a suite from a reference dataset."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from app.api.deps import SuitesDep
+from app.api.deps import SettingsDep, SuitesDep, WriteAccess
+from app.checks.expectations import LoadedSuite, SuiteRegistry, check_suite_name, parse_suite
+from app.checks.suite_store import SuiteCatalog, infer_suite_from_file
+from app.core.errors import InvalidRequest, PayloadTooLarge, UnsupportedFormat
+from app.ingest.formats import detect_format
+from app.ingest.upload import receive_form
 
 router = APIRouter(prefix="/v1/suites", tags=["suites"])
+
+# A suite is a small JSON document; a body this large is a mistake (a dataset sent as a suite).
+MAX_SUITE_BYTES = 10 * 1024 * 1024
+INFER_FIELDS = ("name", "format")
 
 
 class SuiteListing(BaseModel):
@@ -33,8 +46,28 @@ class SuiteDetail(SuiteListing):
     definition: dict[str, Any]
 
 
+def _detail(suite: LoadedSuite) -> SuiteDetail:
+    return SuiteDetail(
+        name=suite.name,
+        origin=suite.origin,
+        sha256=suite.sha256,
+        expectations=suite.expectation_count,
+        definition=suite.definition,
+    )
+
+
+def _catalog(suites: SuiteRegistry) -> SuiteCatalog:
+    if not isinstance(suites, SuiteCatalog):
+        # Only an app built without a database (never by create_app) lands here.
+        raise InvalidRequest("this service has no suite store: suites are read-only")
+    return suites
+
+
 @router.get("", response_model=SuiteList, summary="Suites the service can run")
-async def list_suites(suites: SuitesDep) -> SuiteList:
+def list_suites(suites: SuitesDep) -> SuiteList:
+    if isinstance(suites, SuiteCatalog):
+        # Another replica may have added or deleted API suites since the last look.
+        suites.refresh()
     return SuiteList(
         items=[
             SuiteListing(
@@ -46,13 +79,109 @@ async def list_suites(suites: SuitesDep) -> SuiteList:
     )
 
 
+@router.post(
+    "/infer",
+    summary="Propose a suite from a reference dataset (not saved: PUT it to keep it)",
+    dependencies=[WriteAccess],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {
+                            "data": {"type": "string", "format": "binary"},
+                            "name": {"type": "string", "description": "Suite name"},
+                            "format": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def infer(request: Request, settings: SettingsDep) -> dict[str, Any]:
+    with await receive_form(
+        request, max_bytes=settings.max_upload_bytes, spool_dir=settings.uploads_dir, max_files=1
+    ) as form:
+        unknown = sorted((set(form.fields) - set(INFER_FIELDS)) | (set(form.files) - {"data"}))
+        if unknown:
+            raise InvalidRequest(
+                f"unknown form field(s) {', '.join(unknown)}; accepted: data, "
+                f"{', '.join(INFER_FIELDS)}"
+            )
+        if "data" not in form.files:
+            raise InvalidRequest("form field 'data' (the reference dataset file) is required")
+        received = form.files["data"]
+        name = check_suite_name(form.fields.get("name") or _name_from(received.filename))
+        fmt = detect_format(received.filename, received.content_type, form.fields.get("format"))
+        # Reading and profiling a dataset is CPU work: it runs in a worker, not on the loop.
+        proposed: dict[str, Any] = await request.app.state.pool.run(
+            infer_suite_from_file,
+            received.path,
+            fmt,
+            name,
+            settings.max_rows,
+            time_limit=settings.job_timeout_s,
+        )
+        return proposed
+
+
+def _name_from(filename: str | None) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename or "").stem).lstrip("_.-")[:128]
+    return stem or "inferred"
+
+
 @router.get("/{name}", response_model=SuiteDetail, summary="One suite's definition")
-async def get_suite(name: str, suites: SuitesDep) -> SuiteDetail:
-    suite = suites.get(name)
-    return SuiteDetail(
-        name=suite.name,
-        origin=suite.origin,
-        sha256=suite.sha256,
-        expectations=suite.expectation_count,
-        definition=suite.definition,
-    )
+def get_suite(name: str, suites: SuitesDep) -> SuiteDetail:
+    return _detail(suites.get(name))
+
+
+@router.put(
+    "/{name}",
+    response_model=SuiteDetail,
+    summary="Create or replace an API suite (201 created, 200 replaced)",
+    dependencies=[WriteAccess],
+    responses={
+        201: {"model": SuiteDetail, "description": "Created"},
+        409: {"description": "The name belongs to a suite file from version control"},
+        422: {"description": "The suite is invalid; the message names the problem"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def put_suite(name: str, request: Request, response: Response) -> SuiteDetail:
+    catalog = _catalog(request.app.state.suites)
+    content_type = request.headers.get("content-type", "application/json")
+    if content_type.split(";", 1)[0].strip().lower() not in ("application/json", ""):
+        raise UnsupportedFormat(f"a suite is sent as application/json, got {content_type!r}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_SUITE_BYTES:
+        raise PayloadTooLarge(f"a suite is at most {MAX_SUITE_BYTES} bytes; got {declared}")
+    body = await request.body()
+    if len(body) > MAX_SUITE_BYTES:
+        raise PayloadTooLarge(f"a suite is at most {MAX_SUITE_BYTES} bytes; got {len(body)}")
+    check_suite_name(name)
+    catalog.check_writable(name)
+    suite = parse_suite(name, body, "api")
+    created = await asyncio.to_thread(catalog.put, suite)
+    response.status_code = 201 if created else 200
+    return _detail(suite)
+
+
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Delete an API suite",
+    dependencies=[WriteAccess],
+    responses={409: {"description": "The suite comes from version control"}},
+)
+def delete_suite(name: str, request: Request) -> Response:
+    _catalog(request.app.state.suites).delete(name)
+    return Response(status_code=204)

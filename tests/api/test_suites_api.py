@@ -1,0 +1,169 @@
+"""Suites through the API: create, replace and delete API suites; infer one from a dataset."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from typing import Any
+
+import pandas as pd
+import pytest
+from httpx import AsyncClient
+
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.anyio
+
+SMALL_SUITE: dict[str, Any] = {
+    "expectations": [
+        {"type": "expect_column_to_exist", "kwargs": {"column": "species"}},
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "island", "value_set": ["Biscoe", "Dream", "Torgersen"]},
+        },
+    ],
+    "meta": {"datagate": {"label": "species"}},
+}
+
+
+def unique_name(prefix: str = "api") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def validate(client: AsyncClient, content: bytes, suite: str) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/validations", files={"data": ("data.csv", content)}, data={"suite": suite}
+    )
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+async def test_put_creates_then_replaces_and_delete_removes_an_api_suite(
+    client: AsyncClient,
+) -> None:
+    name = unique_name()
+    created = await client.put(f"/v1/suites/{name}", json=SMALL_SUITE)
+    assert created.status_code == 201, created.text
+    assert created.json()["origin"] == "api"
+    assert created.json()["expectations"] == 2
+
+    listing = {s["name"]: s for s in (await client.get("/v1/suites")).json()["items"]}
+    assert listing[name]["origin"] == "api"
+    assert listing[name]["sha256"] == created.json()["sha256"]
+
+    changed = {**SMALL_SUITE, "expectations": SMALL_SUITE["expectations"][:1]}
+    replaced = await client.put(f"/v1/suites/{name}", json=changed)
+    assert replaced.status_code == 200
+    assert replaced.json()["sha256"] != created.json()["sha256"]
+    assert (await client.get(f"/v1/suites/{name}")).json()["expectations"] == 1
+
+    assert (await client.delete(f"/v1/suites/{name}")).status_code == 204
+    assert (await client.get(f"/v1/suites/{name}")).status_code == 404
+    assert (await client.delete(f"/v1/suites/{name}")).status_code == 404
+
+
+async def test_report_records_the_hash_of_the_api_suite_it_ran(client: AsyncClient) -> None:
+    name = unique_name()
+    sha = (await client.put(f"/v1/suites/{name}", json=SMALL_SUITE)).json()["sha256"]
+    report = await validate(client, (EXAMPLES / "penguins.csv").read_bytes(), name)
+    assert report["status"] == "passed"
+    assert report["suite"] == {"name": name, "sha256": sha, "origin": "api", "expectations": 2}
+    await client.delete(f"/v1/suites/{name}")
+
+
+@pytest.mark.parametrize("method", ["put", "delete"])
+async def test_suites_from_version_control_are_read_only(client: AsyncClient, method: str) -> None:
+    if method == "put":
+        response = await client.put("/v1/suites/penguins", json=SMALL_SUITE)
+    else:
+        response = await client.delete("/v1/suites/penguins")
+    assert response.status_code == 409
+    assert "version control" in response.json()["error"]["message"]
+    assert (await client.get("/v1/suites/penguins")).json()["origin"] == "file"
+
+
+async def test_a_broken_suite_file_name_cannot_be_taken_over_by_the_api(
+    client: AsyncClient,
+) -> None:
+    response = await client.put("/v1/suites/unknown_type", json=SMALL_SUITE)
+    assert response.status_code == 409
+
+
+async def test_put_of_an_invalid_suite_is_refused_naming_the_expectation(
+    client: AsyncClient,
+) -> None:
+    name = unique_name()
+    bad = {"expectations": [SMALL_SUITE["expectations"][0], {"type": "expect_magic", "kwargs": {}}]}
+    response = await client.put(f"/v1/suites/{name}", json=bad)
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert "expectations[1]" in message and "expect_magic" in message
+    assert (await client.get(f"/v1/suites/{name}")).status_code == 404
+
+
+async def test_put_of_text_that_is_not_json_names_line_and_column(client: AsyncClient) -> None:
+    response = await client.put(
+        f"/v1/suites/{unique_name()}",
+        content=b'{"expectations": [\n  {"type": }\n]}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "line 2" in response.json()["error"]["message"]
+
+
+async def test_put_with_a_bad_name_is_refused(client: AsyncClient) -> None:
+    response = await client.put("/v1/suites/-bad name", json=SMALL_SUITE)
+    assert response.status_code == 422
+    assert "suite name" in response.json()["error"]["message"]
+
+
+async def test_inferred_suite_passes_its_data_and_a_sample_and_fails_planted_defects(
+    client: AsyncClient,
+) -> None:
+    penguins = (EXAMPLES / "penguins.csv").read_bytes()
+    inferred = await client.post(
+        "/v1/suites/infer", files={"data": ("penguins.csv", penguins)}, data={"name": "ignored"}
+    )
+    assert inferred.status_code == 200, inferred.text
+    suite = inferred.json()
+    assert suite["name"] == "ignored"
+    types = {e["type"] for e in suite["expectations"]}
+    assert {"expect_table_columns_to_match_set", "expect_column_values_to_be_in_set"} <= types
+
+    name = unique_name("inferred")
+    assert (await client.put(f"/v1/suites/{name}", json=suite)).status_code == 201
+    assert (await validate(client, penguins, name))["status"] == "passed"
+
+    sample = pd.read_csv(io.BytesIO(penguins)).sample(frac=0.7, random_state=7)
+    assert (await validate(client, sample.to_csv(index=False).encode(), name))["status"] == (
+        "passed"
+    )
+
+    bad = await validate(client, (EXAMPLES / "penguins_bad.csv").read_bytes(), name)
+    assert bad["status"] == "failed"
+    failed_columns = {c["column"] for c in bad["checks"] if c["outcome"] == "failed"}
+    assert failed_columns, bad["summary"]
+    await client.delete(f"/v1/suites/{name}")
+
+
+async def test_infer_names_the_suite_after_the_file_by_default(client: AsyncClient) -> None:
+    frame = pd.DataFrame({"id": [1, 2, 3], "colour": ["red", "red", "blue"]})
+    response = await client.post(
+        "/v1/suites/infer", files={"data": ("my data.csv", frame.to_csv(index=False).encode())}
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "my_data"
+    json.dumps(response.json())  # the proposal is plain JSON, ready to PUT
+
+
+async def test_infer_refuses_an_empty_dataset_and_unknown_fields(client: AsyncClient) -> None:
+    empty = await client.post("/v1/suites/infer", files={"data": ("e.csv", b"a,b\n")})
+    assert empty.status_code == 422
+    assert "no rows" in empty.json()["error"]["message"]
+    extra = await client.post(
+        "/v1/suites/infer", files={"data": ("d.csv", b"a\n1\n")}, data={"suite": "x"}
+    )
+    assert extra.status_code == 422
+    assert "suite" in extra.json()["error"]["message"]
