@@ -233,7 +233,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         from app.core.errors import DatagateError
 
         try:
-            options["thresholds"] = request_thresholds(args.thresholds)
+            options["thresholds"] = request_thresholds(args.thresholds, {})
         except DatagateError as exc:
             raise UsageError(f"--thresholds: {exc.message}") from exc
     return options
