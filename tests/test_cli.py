@@ -230,7 +230,7 @@ def test_suites_check_accepts_the_shipped_suites_and_reports_json_errors(tmp_pat
 
 def test_suites_check_refuses_roles_naming_columns_outside_the_column_set(tmp_path: Path) -> None:
     definition = json.loads((EXPECTATIONS / "penguins.json").read_text())
-    definition["meta"]["datagate"] = {"label": "specie", "categorical": "island"}
+    definition["meta"]["datagate"] = {"roles": {"label": "specie", "categorical": "island"}}
     suite = tmp_path / "roles.json"
     suite.write_text(json.dumps(definition))
     problems = check_suite_file(suite)

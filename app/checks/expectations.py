@@ -24,6 +24,7 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 import pandas as pd
 
+from app.checks.deepchecks_engine import resolve_config
 from app.core.errors import InvalidRequest, SuiteInvalid, SuiteNotFound
 from app.reports.model import CheckResult, Severity, outcome_for
 
@@ -149,6 +150,12 @@ def parse_suite(name: str, text: str | bytes, origin: SuiteOrigin) -> LoadedSuit
         raise SuiteInvalid(f'suite "{name}": "meta" must be an object')
     if not isinstance(meta.get("datagate", {}), dict):
         raise SuiteInvalid(f'suite "{name}": "meta.datagate" must be an object')
+    try:
+        # Roles and thresholds for deepchecks: a bad key is found when the suite loads, not
+        # when a pipeline first sends a reference.
+        resolve_config(meta, None, None)
+    except SuiteInvalid as exc:
+        raise SuiteInvalid(f'suite "{name}": {exc.message}') from exc
     for index, expectation in enumerate(expectations):
         _check_expectation(name, index, expectation)
 

@@ -107,11 +107,15 @@ def _located_problems(shown: str, name: str, text: str, first: str) -> list[str]
 
 
 def role_problems(definition: dict[str, Any]) -> list[str]:
-    """Column roles in meta.datagate (directly or under "roles") that cannot be right."""
+    """Column roles in meta.datagate.roles that cannot be right."""
     block = definition.get("meta", {}).get("datagate", {})
     roles = dict(block.get("roles") or {}) if isinstance(block.get("roles"), dict) else {}
-    roles.update({k: block[k] for k in (*ROLE_COLUMNS, *ROLE_LISTS) if k in block})
-    problems = []
+    problems = [
+        f'meta.datagate {key}: column roles go under "roles", e.g. '
+        f'{{"roles": {{"{key}": ...}}}}'
+        for key in (*ROLE_COLUMNS, *ROLE_LISTS)
+        if key in block
+    ]
     columns = _declared_columns(definition)
     named: list[tuple[str, str]] = []
     for role in ROLE_COLUMNS:

@@ -23,7 +23,7 @@ SMALL_SUITE: dict[str, Any] = {
             "kwargs": {"column": "island", "value_set": ["Biscoe", "Dream", "Torgersen"]},
         },
     ],
-    "meta": {"datagate": {"label": "species"}},
+    "meta": {"datagate": {"roles": {"label": "species"}}},
 }
 
 

@@ -105,12 +105,18 @@ def test_suite_hash_ignores_layout_and_key_order() -> None:
 
 def test_given_name_wins_and_datagate_meta_is_kept() -> None:
     text = json.dumps(
-        {"name": "other", "expectations": [], "meta": {"datagate": {"label": "price"}}}
+        {"name": "other", "expectations": [], "meta": {"datagate": {"roles": {"label": "price"}}}}
     )
     suite = parse_suite("diamonds", text.encode(), "file")
     assert suite.name == "diamonds"
     assert suite.definition["name"] == "diamonds"
-    assert suite.datagate_meta == {"label": "price"}
+    assert suite.datagate_meta == {"roles": {"label": "price"}}
+
+
+def test_unknown_key_in_datagate_meta_makes_the_suite_invalid_when_it_loads() -> None:
+    text = json.dumps({"expectations": [], "meta": {"datagate": {"label": "price"}}})
+    with pytest.raises(SuiteInvalid, match="label"):
+        parse_suite("diamonds", text, "file")
     assert suite.expectation_count == 0
 
 
