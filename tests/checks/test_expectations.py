@@ -111,13 +111,13 @@ def test_given_name_wins_and_datagate_meta_is_kept() -> None:
     assert suite.name == "diamonds"
     assert suite.definition["name"] == "diamonds"
     assert suite.datagate_meta == {"roles": {"label": "price"}}
+    assert suite.expectation_count == 0
 
 
 def test_unknown_key_in_datagate_meta_makes_the_suite_invalid_when_it_loads() -> None:
     text = json.dumps({"expectations": [], "meta": {"datagate": {"label": "price"}}})
     with pytest.raises(SuiteInvalid, match="label"):
         parse_suite("diamonds", text, "file")
-    assert suite.expectation_count == 0
 
 
 # --- SuiteRegistry -------------------------------------------------------------------------
