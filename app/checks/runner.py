@@ -6,22 +6,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from pydantic import BaseModel, Field
 
 from app.checks.expectations import LoadedSuite, run_suite
+from app.checks.sql_engine import validate_sql_batch
+from app.core.config import get_settings
 from app.ingest.formats import DataFormat, describe_columns, read_dataframe
+from app.ingest.references import BatchReference, SqlFormat, read_reference, resolve_reference
 from app.reports.model import CheckResult, DatasetInfo, Report, SuiteInfo, summarise
 
 
 class DataInput(BaseModel):
-    """A dataset the worker reads: a file the service already holds, and what is known of it."""
+    """A dataset the worker reads: a file the service already holds, or a batch reference
+    (`location`, with `source` set so the service never moves it), and what is known of it."""
 
-    path: Path
-    format: DataFormat
+    path: Path | None = None
+    format: DataFormat | SqlFormat
     name: str
     sha256: str | None = None
     bytes: int | None = None
     source: dict[str, Any] | None = None
+    location: BatchReference | None = None
 
 
 class ValidationJob(BaseModel):
@@ -41,17 +47,23 @@ class ValidationJob(BaseModel):
 def run_validation(job: ValidationJob) -> Report:
     """The whole engine side of a validation. Raises domain errors for unreadable data."""
     started = time.monotonic()
-    frame = read_dataframe(job.data.path, job.data.format, max_rows=job.max_rows)
-    dataset = DatasetInfo(
-        name=job.data.name,
-        format=job.data.format.value,
-        rows=len(frame),
-        columns=describe_columns(frame),
-        sha256=job.data.sha256,
-        bytes=job.data.bytes,
-        source=job.data.source,
-    )
-    checks: list[CheckResult] = []
+    location = job.data.location
+    if location is not None and location.kind == "sql":
+        dataset, checks = _validate_sql(location, job)
+    else:
+        frame = _read_input(job.data, max_rows=job.max_rows)
+        dataset = DatasetInfo(
+            name=job.data.name,
+            format=job.data.format.value,
+            rows=len(frame),
+            columns=describe_columns(frame),
+            sha256=job.data.sha256,
+            bytes=job.data.bytes,
+            source=job.data.source,
+        )
+        checks = []
+        if job.suite is not None:
+            checks.extend(run_suite(frame, job.suite, sample_values=job.sample_values))
     suite_info = None
     if job.suite is not None:
         suite_info = SuiteInfo(
@@ -60,7 +72,6 @@ def run_validation(job: ValidationJob) -> Report:
             origin=job.suite.origin,
             expectations=job.suite.expectation_count,
         )
-        checks.extend(run_suite(frame, job.suite, sample_values=job.sample_values))
     status, summary = summarise(checks)
     return Report(
         id=job.id,
@@ -72,3 +83,28 @@ def run_validation(job: ValidationJob) -> Report:
         summary=summary,
         checks=checks,
     )
+
+
+# --- batch references ---------------------------------------------------------------------------
+# The worker reads connection URLs and S3 credentials from its own environment (it inherits the
+# server's), so that no credential is ever written into a queued job.
+
+
+def _read_input(data: DataInput, *, max_rows: int) -> pd.DataFrame:
+    if data.location is not None:
+        return read_reference(data.location, get_settings(), max_rows=max_rows).frame
+    assert data.path is not None and isinstance(data.format, DataFormat)
+    return read_dataframe(data.path, data.format, max_rows=max_rows)
+
+
+def _validate_sql(
+    location: BatchReference, job: ValidationJob
+) -> tuple[DatasetInfo, list[CheckResult]]:
+    """A SQL batch is validated inside its database, never read whole into memory."""
+    settings = get_settings()
+    resolved = resolve_reference(location, settings)
+    dataset, checks = validate_sql_batch(
+        resolved, job.suite, settings, sample_values=job.sample_values
+    )
+    dataset.name = job.data.name
+    return dataset, checks
