@@ -601,8 +601,10 @@ def sql_error(exc: BaseException, reference: BatchReference, field: str = "data"
 
 
 def _is_timeout(message: str) -> bool:
-    # PostgreSQL: "canceling statement due to statement timeout"; SQLite: "interrupted".
-    return any(marker in message for marker in ("statement timeout", "interrupted", "timeout"))
+    # PostgreSQL: "canceling statement due to statement timeout" or "connection timeout
+    # expired"; SQLite: "interrupted". Not a bare "timeout": a column may be named so.
+    markers = ("statement timeout", "interrupted", "timeout expired", "timed out")
+    return any(marker in message for marker in markers)
 
 
 def _first_line(exc: BaseException | None) -> str:
