@@ -287,7 +287,7 @@ class SuiteRegistry:
 
 
 @cache
-def _batch_definition() -> Any:
+def gx_context() -> Any:
     """One ephemeral GE context per process: creating it costs far more than a validation."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -305,8 +305,12 @@ def _batch_definition() -> Any:
         analytics_enabled=False,
         progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
     )
-    context = gx.get_context(mode="ephemeral", project_config=config)
-    source = context.data_sources.add_pandas("datagate")
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+@cache
+def _batch_definition() -> Any:
+    source = gx_context().data_sources.add_pandas("datagate")
     return source.add_dataframe_asset("dataframe").add_batch_definition_whole_dataframe("whole")
 
 
@@ -323,9 +327,15 @@ def run_suite(df: pd.DataFrame, suite: LoadedSuite, *, sample_values: int) -> li
     dataset lacks is reported as not met (outcome from its severity) with `details.message`.
     Any other exception GE raises gives outcome "error" with a one-line `details.error`.
     """
+    frame = _without_arrow_dtypes(df)
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    columns = {str(column) for column in df.columns}
+    return validate_batch(batch, suite, columns=columns, sample_values=sample_values)
+
+
+def _gx_suite(suite: LoadedSuite) -> Any:
     import great_expectations as gx
 
-    batch_definition = _batch_definition()
     expectations = [
         {**expectation, "id": _expectation_id(index)}
         for index, expectation in enumerate(suite.definition["expectations"])
@@ -333,9 +343,22 @@ def run_suite(df: pd.DataFrame, suite: LoadedSuite, *, sample_values: int) -> li
     gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
     if len(gx_suite.expectations) != len(expectations):
         raise SuiteInvalid(f'suite "{suite.name}": Great Expectations rejected an expectation')
-    frame = _without_arrow_dtypes(df)
-    validation = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
-        gx_suite,
+    return gx_suite
+
+
+def validate_batch(
+    batch: Any,
+    suite: LoadedSuite,
+    *,
+    columns: set[str],
+    sample_values: int,
+) -> list[CheckResult]:
+    """Validate a GE batch (a DataFrame's or a SQL table's) against `suite`, in suite order.
+
+    `columns` are the batch's column names, to tell a missing column from an engine fault.
+    """
+    validation = batch.validate(
+        _gx_suite(suite),
         result_format={
             "result_format": "SUMMARY",
             "partial_unexpected_count": max(sample_values, 1),
@@ -345,7 +368,6 @@ def run_suite(df: pd.DataFrame, suite: LoadedSuite, *, sample_values: int) -> li
         result["expectation_config"]["id"]: result
         for result in validation.to_json_dict()["results"]
     }
-    columns = {str(column) for column in df.columns}
     return [
         _check_result(
             expectation, by_id.get(_expectation_id(index)), columns, sample_values=sample_values

@@ -9,9 +9,18 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from app.checks.deepchecks_engine import resolve_config, run_deepchecks
+from app.checks.deepchecks_engine import DeepchecksSettings, resolve_config, run_deepchecks
 from app.checks.expectations import LoadedSuite, run_suite
+from app.checks.sql_engine import validate_sql_batch
+from app.core.config import get_settings
 from app.ingest.formats import DataFormat, describe_columns, read_dataframe
+from app.ingest.references import (
+    BatchReference,
+    SqlFormat,
+    read_reference,
+    read_sample,
+    resolve_reference,
+)
 from app.reports.model import CheckResult, DatasetInfo, Report, SuiteInfo, summarise
 
 DEEPCHECKS_HTML = "deepchecks.html"
@@ -19,14 +28,20 @@ PLOTLY_SRC = "/static/plotly.min.js"
 
 
 class DataInput(BaseModel):
-    """A dataset the worker reads: a file the service already holds, and what is known of it."""
+    """A dataset the worker reads: a file the service already holds, or a batch reference
+    (`location`, with `source` set so the service never moves it), and what is known of it."""
 
-    path: Path
-    format: DataFormat
+    path: Path | None = None
+    format: DataFormat | SqlFormat
     name: str
     sha256: str | None = None
     bytes: int | None = None
     source: dict[str, Any] | None = None
+    location: BatchReference | None = None
+
+    @property
+    def is_sql(self) -> bool:
+        return self.location is not None and self.location.kind == "sql"
 
 
 class ValidationJob(BaseModel):
@@ -48,28 +63,16 @@ def warm_up() -> None:
     run_suite(pd.DataFrame({"x": [1]}), _WARM_UP_SUITE, sample_values=0)
 
 
-def _read(data: DataInput, max_rows: int) -> tuple[pd.DataFrame, DatasetInfo]:
-    frame = read_dataframe(data.path, data.format, max_rows=max_rows)
-    info = DatasetInfo(
-        name=data.name,
-        format=data.format.value,
-        rows=len(frame),
-        columns=describe_columns(frame),
-        sha256=data.sha256,
-        bytes=data.bytes,
-        source=data.source,
-    )
-    return frame, info
-
-
 def run_validation(job: ValidationJob) -> Report:
     """The whole engine side of a validation. Raises domain errors for unreadable data."""
     started = time.monotonic()
-    frame, dataset = _read(job.data, job.max_rows)
-    reference_frame, reference = (
-        _read(job.reference, job.max_rows) if job.reference else (None, None)
-    )
-    checks: list[CheckResult] = []
+    frame: pd.DataFrame | None = None
+    if job.data.is_sql:
+        # A SQL batch is validated inside its database, never read whole into memory.
+        dataset, checks = _validate_sql(job)
+    else:
+        frame, dataset = _read(job.data, job.max_rows)
+        checks = run_suite(frame, job.suite, sample_values=job.sample_values) if job.suite else []
     suite_info = None
     if job.suite is not None:
         suite_info = SuiteInfo(
@@ -78,15 +81,23 @@ def run_validation(job: ValidationJob) -> Report:
             origin=job.suite.origin,
             expectations=job.suite.expectation_count,
         )
-        checks.extend(run_suite(frame, job.suite, sample_values=job.sample_values))
 
     # deepchecks runs with a reference, when the request names roles or thresholds, or when
     # the suite asks for it on every run; otherwise a plain suite stays fast.
     suite_meta = job.suite.definition.get("meta", {}) if job.suite else {}
     roles, settings = resolve_config(suite_meta, job.roles, job.thresholds)
+    reference: DatasetInfo | None = None
     used_roles: dict[str, Any] = {}
     artifacts: dict[str, str] = {}
-    if reference_frame is not None or job.roles or job.thresholds or settings.run == "always":
+    if job.reference is not None or job.roles or job.thresholds or settings.run == "always":
+        if frame is None:
+            frame, dataset = _sql_sample(job.data, dataset, settings)
+        reference_frame = None
+        if job.reference is not None:
+            if job.reference.is_sql:
+                reference_frame, reference = _sql_sample(job.reference, None, settings)
+            else:
+                reference_frame, reference = _read(job.reference, job.max_rows)
         html_path = None
         if job.artifacts_dir is not None:
             html_path = job.artifacts_dir / job.id / DEEPCHECKS_HTML
@@ -123,6 +134,54 @@ def run_validation(job: ValidationJob) -> Report:
         checks=checks,
         artifacts=artifacts,
     )
+
+
+def _read(data: DataInput, max_rows: int) -> tuple[pd.DataFrame, DatasetInfo]:
+    """An upload, or a file / object-store reference, read whole (within max_rows)."""
+    if data.location is not None:
+        frame = read_reference(data.location, get_settings(), max_rows=max_rows).frame
+    else:
+        assert data.path is not None and isinstance(data.format, DataFormat)
+        frame = read_dataframe(data.path, data.format, max_rows=max_rows)
+    info = DatasetInfo(
+        name=data.name,
+        format=data.format.value,
+        rows=len(frame),
+        columns=describe_columns(frame),
+        sha256=data.sha256,
+        bytes=data.bytes,
+        source=data.source,
+    )
+    return frame, info
+
+
+def _validate_sql(job: ValidationJob) -> tuple[DatasetInfo, list[CheckResult]]:
+    # The worker reads connection URLs and S3 credentials from its own environment (it inherits
+    # the server's), so that no credential is ever written into a queued job.
+    assert job.data.location is not None
+    settings = get_settings()
+    resolved = resolve_reference(job.data.location, settings)
+    dataset, checks = validate_sql_batch(
+        resolved, job.suite, settings, sample_values=job.sample_values
+    )
+    dataset.name = job.data.name
+    return dataset, checks
+
+
+def _sql_sample(
+    data: DataInput, known: DatasetInfo | None, settings: DeepchecksSettings
+) -> tuple[pd.DataFrame, DatasetInfo]:
+    """deepchecks gets a bounded, seeded sample of a SQL batch, taken in the database."""
+    assert data.location is not None
+    frame = read_sample(data.location, settings.max_rows_before_sampling, settings.random_state)
+    info = known or DatasetInfo(
+        name=data.name,
+        format=data.format.value,
+        rows=len(frame),
+        columns=describe_columns(frame),
+        source=data.source,
+    )
+    return frame, info.model_copy(update={"sampled": True, "sample_rows": len(frame)})
 
 
 _WARM_UP_SUITE = LoadedSuite(

@@ -111,6 +111,7 @@ class ValidationService:
             moved = {}
             for role, data in (("data", job.data), ("reference", job.reference)):
                 if data is not None and data.source is None:
+                    assert data.path is not None  # an upload always has its file
                     target = folder / f"{role}.{data.format.value}"
                     # Same filesystem (both under the data folder): a rename, not a copy.
                     shutil.move(data.path, target)

@@ -111,8 +111,7 @@ def role_problems(definition: dict[str, Any]) -> list[str]:
     block = definition.get("meta", {}).get("datagate", {})
     roles = dict(block.get("roles") or {}) if isinstance(block.get("roles"), dict) else {}
     problems = [
-        f'meta.datagate {key}: column roles go under "roles", e.g. '
-        f'{{"roles": {{"{key}": ...}}}}'
+        f'meta.datagate {key}: column roles go under "roles", e.g. {{"roles": {{"{key}": ...}}}}'
         for key in (*ROLE_COLUMNS, *ROLE_LISTS)
         if key in block
     ]

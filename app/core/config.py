@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -91,6 +92,52 @@ class Settings(BaseSettings):
         default="", description="Comma-separated host names callbacks may be sent to."
     )
     callback_secret: str = Field(default="", description="HMAC-SHA256 key signing callback bodies.")
+
+    # Batch references: data the service reads where it lives (files, S3, SQL connections)
+    data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated folders `file://` references may read under. Empty: none.",
+    )
+    allowed_buckets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description='S3 buckets references may read, comma-separated or a JSON list ["a", "b"].',
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint, e.g. http://minio:9000; default AWS."
+    )
+    s3_key: SecretStr | None = Field(default=None, description="S3 access key id.")
+    s3_secret: SecretStr | None = Field(default=None, description="S3 secret access key.")
+    s3_region: str | None = Field(default=None, description="S3 region name.")
+    s3_read_timeout_s: float = Field(
+        default=60, gt=0, description="An S3 request that stalls this long answers 504."
+    )
+    connections: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='JSON object of SQL connection name to SQLAlchemy URL, e.g. {"warehouse": '
+        '"postgresql+psycopg://user:pw@db/dw"}. Requests name a connection, never a URL.',
+    )
+    connections_file: Path | None = Field(
+        default=None,
+        description="JSON or YAML file of connection name to SQLAlchemy URL, merged over "
+        "`connections`.",
+    )
+    sql_statement_timeout_s: float = Field(
+        default=300, gt=0, description="A SQL statement running this long is cancelled (504)."
+    )
+    reference_sample_rows: int = Field(
+        default=100_000, ge=1, description="Rows of a SQL batch sampled for deepchecks."
+    )
+
+    @field_validator("data_roots", "allowed_buckets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # The docker stack writes a JSON list; people write "a,b": accept both.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -5,18 +5,22 @@ Synchronous by default; `wait=false` or `Prefer: respond-async` queues a durable
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
 from app.api.deps import JobsDep, ReadAccess, SettingsDep, StoreDep, ValidationsDep, WriteAccess
-from app.checks.runner import DataInput
-from app.core.errors import InvalidRequest
+from app.checks.runner import DataInput, ValidationJob
+from app.checks.service import ValidationService
+from app.core.config import Settings
+from app.core.errors import InvalidRequest, PayloadTooLarge
 from app.ingest.formats import detect_format
+from app.ingest.references import BatchReference, resolve_reference
 from app.ingest.upload import ReceivedFile, ReceivedForm, receive_form
 from app.reports.model import Report
 
@@ -197,11 +201,155 @@ def base_url(request: Request, public_url: str | None) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
 
 
+# --- batch references: a JSON body names where the data lives ----------------------------------
+
+MAX_JSON_BODY_BYTES = 1024 * 1024
+
+
+class ValidationRequest(BaseModel):
+    """The JSON body of POST /v1/validations: references instead of uploaded files."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    data: BatchReference
+    reference: BatchReference | None = None
+    suite: str
+    label: str | None = None
+    datetime_column: str | None = Field(default=None, alias="datetime")
+    index: str | None = None
+    categorical: list[str] | None = None
+    features: list[str] | None = None
+    thresholds: dict[str, StrictInt | StrictFloat] | None = None
+    wait: bool | None = None
+    callback_url: str | None = None
+
+    def roles(self) -> dict[str, Any]:
+        fields = {"label": self.label, "datetime": self.datetime_column, "index": self.index}
+        roles: dict[str, Any] = {k: v.strip() for k, v in fields.items() if v and v.strip()}
+        for key, values in (("categorical", self.categorical), ("features", self.features)):
+            if values:
+                roles[key] = [v.strip() for v in values if v.strip()]
+        return roles
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    # openapi_extra is copied into the document as is: its "$defs" references would dangle.
+    defs = schema.pop("$defs", {})
+
+    def expand(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return expand(defs[ref.removeprefix("#/$defs/")])
+            return {key: expand(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [expand(item) for item in node]
+        return node
+
+    return dict(expand(schema))
+
+
+def _request_schema() -> dict[str, Any]:
+    schema = _upload_schema()
+    body = _inline_refs(ValidationRequest.model_json_schema(by_alias=True))
+    schema["requestBody"]["content"]["application/json"] = {"schema": body}
+    return schema
+
+
+def _is_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json"
+
+
+async def _json_body(request: Request) -> ValidationRequest:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BODY_BYTES:
+            raise PayloadTooLarge(f"the JSON body is over {MAX_JSON_BODY_BYTES} bytes")
+    try:
+        return ValidationRequest.model_validate_json(bytes(body))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'body'}: "
+            f"{str(error['msg']).removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        raise InvalidRequest(f"invalid JSON body: {problems}") from exc
+
+
+async def _reference_input(reference: BatchReference, settings: Settings, field: str) -> DataInput:
+    # Checked here, before any work is queued, so that a forbidden or missing batch answers
+    # 403/404 at once; the worker checks again when it reads.
+    resolved = await asyncio.to_thread(resolve_reference, reference, settings, field=field)
+    return DataInput(
+        format=resolved.format,
+        name=resolved.name,
+        bytes=resolved.bytes,
+        source=resolved.source,
+        location=reference,
+    )
+
+
+async def _create_from_references(
+    request: Request, settings: Settings, service: ValidationService, wait: bool | None
+) -> Any:
+    body = await _json_body(request)
+    data = await _reference_input(body.data, settings, "data")
+    reference = None
+    if body.reference is not None:
+        reference = await _reference_input(body.reference, settings, "reference")
+    job = service.build_job(
+        data,
+        suite_name=body.suite,
+        reference=reference,
+        roles=body.roles(),
+        thresholds=dict(body.thresholds or {}),
+    )
+    return await _run_or_queue(
+        request,
+        settings,
+        service,
+        job,
+        asynchronous=wants_async(request, wait, body.wait),
+        callback_url=body.callback_url,
+    )
+
+
+async def _run_or_queue(
+    request: Request,
+    settings: Settings,
+    service: ValidationService,
+    job: ValidationJob,
+    *,
+    asynchronous: bool,
+    callback_url: str | None,
+) -> Any:
+    """The report now (200), or a durable job (202) whose status and report can be fetched."""
+    base = base_url(request, settings.public_url)
+    if not asynchronous:
+        if callback_url:
+            raise InvalidRequest("callback_url needs an asynchronous request (wait=false)")
+        return await service.run(job, base_url=base)
+    if callback_url:
+        request.app.state.callbacks.check(callback_url)
+    await service.submit(job, callback_url=callback_url)
+    accepted = JobAccepted(
+        id=job.id,
+        status="queued",
+        status_url=f"{base}/v1/validations/{job.id}",
+        report_url=f"{base}/reports/{job.id}",
+    )
+    return JSONResponse(
+        accepted.model_dump(), status_code=202, headers={"Location": accepted.status_url}
+    )
+
+
 @router.post(
     "",
     response_model=Report,
     summary="Validate an uploaded dataset against a suite (and a reference)",
-    openapi_extra=_upload_schema(),
+    openapi_extra=_request_schema(),
     dependencies=[WriteAccess],
     responses={
         202: {"model": JobAccepted, "description": "Queued (wait=false or Prefer: respond-async)"},
@@ -218,6 +366,8 @@ async def create_validation(
     service: ValidationsDep,
     wait: Annotated[bool | None, Query(description="false: queue a job, answer 202")] = None,
 ) -> Any:
+    if _is_json(request):
+        return await _create_from_references(request, settings, service, wait)
     with await receive_form(
         request, max_bytes=settings.max_upload_bytes, spool_dir=settings.uploads_dir
     ) as form:
@@ -238,26 +388,14 @@ async def create_validation(
             roles=request_roles(fields),
             thresholds=request_thresholds(fields.get("thresholds"), fields),
         )
-        base = base_url(request, settings.public_url)
-        if wants_async(request, wait, parse_bool(fields.get("wait"), "wait")):
-            callback = fields.get("callback_url")
-            if callback:
-                request.app.state.callbacks.check(callback)
-            await service.submit(job, callback_url=callback)
-            accepted = JobAccepted(
-                id=job.id,
-                status="queued",
-                status_url=f"{base}/v1/validations/{job.id}",
-                report_url=f"{base}/reports/{job.id}",
-            )
-            return JSONResponse(
-                accepted.model_dump(),
-                status_code=202,
-                headers={"Location": accepted.status_url},
-            )
-        if fields.get("callback_url"):
-            raise InvalidRequest("callback_url needs an asynchronous request (wait=false)")
-        return await service.run(job, base_url=base)
+        return await _run_or_queue(
+            request,
+            settings,
+            service,
+            job,
+            asynchronous=wants_async(request, wait, parse_bool(fields.get("wait"), "wait")),
+            callback_url=fields.get("callback_url"),
+        )
 
 
 @router.get(

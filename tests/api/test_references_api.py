@@ -1,0 +1,297 @@
+"""POST /v1/validations with a JSON body that names where the data lives: files, S3, SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from httpx import ASGITransport, AsyncClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.main import create_app
+from tests.conftest import EXAMPLES, RunningApp, make_settings
+
+pytestmark = pytest.mark.anyio
+
+PENGUINS = EXAMPLES / "penguins.csv"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("lake")
+    (folder / "penguins.csv").write_bytes(PENGUINS.read_bytes())
+    engine = sa.create_engine(f"sqlite:///{folder / 'warehouse.db'}")
+    with engine.begin() as conn:
+        pd.read_csv(PENGUINS).to_sql("penguins", conn, index=False)
+    engine.dispose()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test-key",
+        aws_secret_access_key="test-secret",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket="datasets")
+    client.put_object(Bucket="datasets", Key="penguins.csv", Body=PENGUINS.read_bytes())
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def reference_app(
+    tmp_path_factory: pytest.TempPathFactory, lake: Path, s3_endpoint: str
+) -> Iterator[RunningApp]:
+    # The worker processes read connections and S3 credentials from the environment they
+    # inherit, as in production: set it before the app spawns them.
+    environment = {
+        "DATAGATE_DATA_ROOTS": str(lake),
+        "DATAGATE_CONNECTIONS": json.dumps({"warehouse": f"sqlite:///{lake / 'warehouse.db'}"}),
+        "DATAGATE_ALLOWED_BUCKETS": '["datasets"]',
+        "DATAGATE_S3_ENDPOINT_URL": s3_endpoint,
+        "DATAGATE_S3_KEY": "test-key",
+        "DATAGATE_S3_SECRET": "test-secret",
+        "DATAGATE_S3_REGION": "us-east-1",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        running = RunningApp(create_app(make_settings(tmp_path_factory.mktemp("service"))))
+        yield running
+        running.close()
+
+
+@pytest.fixture
+async def client(reference_app: RunningApp) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=reference_app.app)
+    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def post(client: AsyncClient, body: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    response = await client.post("/v1/validations", json=body, **kwargs)
+    return response.status_code, response.json()
+
+
+async def test_file_reference_is_validated_where_it_lives(client: AsyncClient, lake: Path) -> None:
+    uri = f"file://{lake}/penguins.csv"
+    status, report = await post(client, {"data": {"uri": uri}, "suite": "penguins"})
+    assert status == 200, report
+    assert report["status"] == "passed"
+    assert report["dataset"]["name"] == "penguins.csv"
+    assert report["dataset"]["rows"] == 344
+    assert report["dataset"]["source"] == {"uri": uri}
+    assert report["dataset"]["bytes"] == PENGUINS.stat().st_size
+    assert (lake / "penguins.csv").exists()
+
+
+async def test_sql_table_is_validated_in_the_database(client: AsyncClient, lake: Path) -> None:
+    body = {"data": {"connection": "warehouse", "table": "penguins"}, "suite": "penguins"}
+    response = await client.post("/v1/validations", json=body)
+    report = response.json()
+    assert response.status_code == 200, report
+    assert report["dataset"]["format"] == "sql"
+    assert report["dataset"]["rows"] == 344
+    assert report["dataset"]["source"] == {"connection": "warehouse", "table": "penguins"}
+    assert "warehouse.db" not in response.text  # the connection URL never reaches a report
+    range_checks = [
+        c for c in report["checks"] if c["name"] == "expect_column_values_to_be_between"
+    ]
+    assert range_checks and all(c["outcome"] == "passed" for c in range_checks)
+
+
+async def test_sql_query_with_parameters_is_validated(client: AsyncClient) -> None:
+    body = {
+        "data": {
+            "connection": "warehouse",
+            "query": "select * from penguins where island = :island",
+            "params": {"island": "Dream"},
+            "name": "dream-penguins",
+        },
+        "suite": "penguins",
+    }
+    status, report = await post(client, body)
+    assert status == 200, report
+    assert report["dataset"]["name"] == "dream-penguins"
+    assert report["dataset"]["rows"] == 124
+    assert report["dataset"]["source"]["params"] == {"island": "Dream"}
+
+
+async def test_s3_reference_is_read_through_the_configured_store(client: AsyncClient) -> None:
+    body = {"data": {"uri": "s3://datasets/penguins.csv"}, "suite": "penguins"}
+    status, report = await post(client, body)
+    assert status == 200, report
+    assert report["status"] == "passed"
+    assert report["dataset"]["source"] == {"uri": "s3://datasets/penguins.csv"}
+
+
+async def wait_for_job(client: AsyncClient, status_url: str) -> dict[str, Any]:
+    for _ in range(600):
+        state = (await client.get(status_url)).json()
+        if state["status"] in ("done", "error"):
+            return dict(state)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {status_url} did not finish")
+
+
+@pytest.mark.parametrize(
+    ("body_extra", "headers", "query"),
+    [
+        ({"wait": False}, {}, ""),
+        ({}, {"Prefer": "respond-async"}, ""),
+        ({}, {}, "?wait=false"),
+    ],
+)
+async def test_reference_can_be_queued_and_is_not_moved(
+    client: AsyncClient,
+    lake: Path,
+    body_extra: dict[str, Any],
+    headers: dict[str, str],
+    query: str,
+) -> None:
+    uri = f"{lake}/penguins.csv"
+    body = {"data": {"uri": uri}, "suite": "penguins", **body_extra}
+    response = await client.post(f"/v1/validations{query}", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    state = await wait_for_job(client, response.json()["status_url"])
+    assert state["status"] == "done", state
+    assert state["report"]["dataset"]["source"] == {"uri": uri}
+    assert state["report"]["dataset"]["rows"] == 344
+    assert (lake / "penguins.csv").exists()
+
+
+async def test_queued_sql_reference_runs_in_the_database(client: AsyncClient) -> None:
+    body = {
+        "data": {"connection": "warehouse", "table": "penguins"},
+        "suite": "penguins",
+        "wait": False,
+    }
+    status, accepted = await post(client, body)
+    assert status == 202
+    state = await wait_for_job(client, accepted["status_url"])
+    assert state["report"]["dataset"]["format"] == "sql"
+    assert state["report"]["dataset"]["rows"] == 344
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "words"),
+    [
+        ({"uri": "/etc/passwd"}, 403, "allowed roots"),
+        ({"uri": "LAKE/../etc/passwd"}, 403, "'..'"),
+        ({"uri": "LAKE/missing.csv"}, 404, "no file or folder"),
+        ({"uri": "ftp://host/x.csv"}, 422, "scheme 'ftp'"),
+        ({"uri": "s3://other-bucket/x.csv"}, 403, "allowed buckets: datasets"),
+        ({"uri": "s3://datasets/missing.csv"}, 404, "no object"),
+        ({"connection": "nope", "table": "t"}, 422, "configured connections: warehouse"),
+        ({"connection": "warehouse", "table": "missing"}, 404, "no table 'missing'"),
+        ({"connection": "warehouse", "query": "delete from penguins"}, 422, "SELECT or WITH"),
+        ({"connection": "warehouse", "query": "select * from nowhere"}, 422, "data.query"),
+    ],
+)
+async def test_bad_references_answer_a_clear_client_error(
+    client: AsyncClient, lake: Path, data: dict[str, Any], status: int, words: str
+) -> None:
+    data = {k: v.replace("LAKE", str(lake)) for k, v in data.items()}
+    got, body = await post(client, {"data": data, "suite": "penguins"})
+    assert got == status, body
+    assert words in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"data": {"uri": "/x.csv"}, "suite": "penguins", "colour": "red"}, "colour"),
+        ({"data": {"uri": "/x.csv", "table": "t"}, "suite": "penguins"}, "data"),
+        ({"data": {"uri": "/x.csv"}}, "suite"),
+        ({"suite": "penguins"}, "data"),
+        ({"data": {"uri": "/x.csv", "extra": 1}, "suite": "penguins"}, "data.extra"),
+        ({"data": {"uri": "/x.csv"}, "suite": "penguins", "thresholds": {"a": "x"}}, "thresholds"),
+    ],
+)
+async def test_malformed_json_body_names_the_field(
+    client: AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    status, answer = await post(client, body)
+    assert status == 422
+    assert answer["error"]["code"] == "invalid_request"
+    assert f"{field}:" in answer["error"]["message"] or f"{field}." in answer["error"]["message"]
+
+
+async def test_unknown_suite_is_not_found_for_references(client: AsyncClient, lake: Path) -> None:
+    status, body = await post(client, {"data": {"uri": f"{lake}/penguins.csv"}, "suite": "nope"})
+    assert status == 404
+    assert body["error"]["code"] == "suite_not_found"
+
+
+async def test_invalid_json_text_is_a_client_error(client: AsyncClient) -> None:
+    response = await client.post(
+        "/v1/validations", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_openapi_documents_the_json_body(client: AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    content = document["paths"]["/v1/validations"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in content
+    schema = content["application/json"]["schema"]
+    assert {"data", "suite"} <= set(schema["required"])
+    assert "$ref" not in json.dumps(schema)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+reference_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "data": st.dictionaries(
+            st.sampled_from(["uri", "connection", "table", "query", "params", "format", "schema"]),
+            json_values,
+        ),
+        "suite": json_values,
+        "wait": json_values,
+        "label": json_values,
+    },
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=reference_bodies)
+async def test_no_json_body_makes_the_service_answer_500(
+    client: AsyncClient, body: dict[str, Any]
+) -> None:
+    body = {**body, "wait": True} if "wait" in body else body
+    response = await client.post("/v1/validations", json=body)
+    assert response.status_code < 500, response.text
