@@ -295,3 +295,23 @@ async def test_no_json_body_makes_the_service_answer_500(
     body = {**body, "wait": True} if "wait" in body else body
     response = await client.post("/v1/validations", json=body)
     assert response.status_code < 500, response.text
+
+
+async def test_referenced_data_and_reference_get_leakage_and_drift_checks(
+    client: AsyncClient, lake: Path
+) -> None:
+    body = {
+        "data": {"connection": "warehouse", "table": "penguins"},
+        "reference": {"uri": f"file://{lake}/penguins.csv"},
+        "suite": "penguins",
+        "label": "species",
+    }
+    status, report = await post(client, body)
+    assert status == 200, report
+    rows = [c for c in report["checks"] if c["source"] == "deepchecks"]
+    mix = next(r for r in rows if r["name"] == "TrainTestSamplesMix")
+    # The same penguins on both sides: every data row also sits in the reference.
+    assert mix["outcome"] == "failed"
+    assert report["dataset"]["sampled"] is True
+    assert report["reference"]["source"] == {"uri": f"file://{lake}/penguins.csv"}
+    assert report["roles"]["label"] == "species"
