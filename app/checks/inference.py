@@ -131,9 +131,10 @@ def infer_suite(
     return {
         "name": name,
         "expectations": expectations,
+        # Kept beside, not inside, meta.datagate: that block is for deepchecks settings only.
         "meta": {
-            "datagate": {
-                "inferred_from": {
+            "inferred": {
+                "from": {
                     "rows": rows,
                     "columns": int(df.shape[1]),
                     "columns_sha256": _columns_sha256(df),

@@ -285,7 +285,7 @@ def test_all_null_column_is_only_in_the_column_set(validate: Validate):
 
 def test_suite_meta_describes_the_reference():
     df = penguins()
-    meta = infer_suite(df, "penguins")["meta"]["datagate"]["inferred_from"]
+    meta = infer_suite(df, "penguins")["meta"]["inferred"]["from"]
     assert meta["rows"] == 344
     assert meta["columns"] == 8
     assert len(meta["columns_sha256"]) == 64
