@@ -21,6 +21,7 @@ from app.api.routes import health, reports, suites, validations
 from app.checks.expectations import SuiteRegistry
 from app.checks.service import ValidationService
 from app.checks.workers import WorkerPool
+from app.core.body_timeout import BodyTimeoutMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
 from app.core.errors import DatagateError
@@ -140,6 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     _register_error_handlers(app)
+    # Added before the request-id middleware, so it sits inside it: the timeout must be raised
+    # in the route's own task (BaseHTTPMiddleware would wrap it in an ExceptionGroup -> 500).
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
 
     @app.middleware("http")
     async def _request_id(
