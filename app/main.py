@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.deps import ReadAccess
-from app.api.routes import health, reports, suites, validations
+from app.api.routes import health, login, reports, suites, validations
 from app.checks.expectations import SuiteRegistry
 from app.checks.service import ValidationService
 from app.checks.workers import WorkerPool
@@ -175,4 +175,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(validations.router)
     app.include_router(reports.router, dependencies=[ReadAccess])
     app.include_router(suites.router, dependencies=[ReadAccess])
+    app.include_router(login.router)
     return app
