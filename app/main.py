@@ -173,7 +173,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(validations.router)
-    app.include_router(reports.router, dependencies=[ReadAccess])
-    app.include_router(suites.router, dependencies=[ReadAccess])
+    app.include_router(
+        reports.router, dependencies=[ReadAccess], responses={404: {"description": "Not found"}}
+    )
+    app.include_router(
+        suites.router, dependencies=[ReadAccess], responses={404: {"description": "No such suite"}}
+    )
     app.include_router(login.router)
     return app

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.core.security import KEY_COOKIE, Authenticator
@@ -13,6 +12,7 @@ from app.core.security import KEY_COOKIE, Authenticator
 router = APIRouter(tags=["login"])
 
 COOKIE_MAX_AGE_S = 12 * 3600
+MAX_KEY_CHARS = 512
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>datagate: sign in</title></head>
@@ -32,20 +32,22 @@ def _page(message: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(message=escape(message)), status_code=status_code)
 
 
-@router.get("/login", response_class=HTMLResponse, summary="The sign-in form for browsers")
-async def login_form() -> HTMLResponse:
-    return _page("Enter an API key to read reports in this browser.")
-
-
-@router.post(
+@router.api_route(
     "/login",
+    methods=["GET", "POST"],
     response_class=HTMLResponse,
-    summary="Check an API key and keep it in a cookie; redirects to /reports",
-    responses={303: {"description": "Signed in"}, 401: {"description": "Unknown key"}},
+    # A browser page, not part of the JSON API. One route for both methods, so a 405 names both
+    # in its Allow header.
+    include_in_schema=False,
 )
-async def login(
-    request: Request, key: Annotated[str, Form(min_length=1, max_length=512)]
-) -> Response:
+async def login(request: Request) -> Response:
+    """GET: the form. POST: check the key; keep it in a cookie and go to /reports."""
+    if request.method == "GET":
+        return _page("Enter an API key to read reports in this browser.")
+    async with request.form(max_files=0, max_fields=4, max_part_size=4096) as form:
+        key = form.get("key")
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
+        return _page("Enter an API key.", status_code=422)
     auth: Authenticator = request.app.state.auth
     if auth.disabled:
         return RedirectResponse("/reports", status_code=303)
