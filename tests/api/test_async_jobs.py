@@ -267,3 +267,21 @@ async def test_unknown_job_is_404(client: AsyncClient) -> None:
     response = await client.get("/v1/validations/0123456789abcdef")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_metrics_count_async_validations_rows_restarts_and_queue_depth(
+    client: AsyncClient,
+) -> None:
+    _, accepted, _ = await submit(client, wait="false")
+    await wait_until_ended(client, accepted["id"])
+    text = (await client.get("/metrics")).text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['datagate_validations_total{mode="async",source="upload",status="passed"}'] >= 1
+    assert samples["datagate_rows_validated_total"] >= 344
+    assert samples["datagate_validation_duration_seconds_count"] >= 1
+    assert samples["datagate_queue_depth"] == 0
+    assert "datagate_worker_restarts" in samples
