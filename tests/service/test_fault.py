@@ -68,3 +68,33 @@ def test_jobs_survive_kill_9_and_end_done_with_complete_reports(
     assert all(s["status"] == "done" for s in ended.values())
     assert jobs_left(tmp_path) == [], "stored inputs must be deleted when their job ends"
     assert second.stop() == 0
+
+
+def test_sigterm_releases_a_running_job_and_exits_0_and_the_next_start_runs_it(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    # No grace: the running job must be given back at once, its worker stopped, not waited out.
+    settings = {"shutdown_grace_s": 0, "job_poll_s": 0.2, "job_timeout_s": 3600}
+    first = Server(tmp_path, "first", **settings)
+    servers.append(first.start())
+    with httpx.Client(base_url=first.url, timeout=60) as client:
+        response = client.post(
+            "/v1/validations",
+            files={"data": ("penguins.csv", penguins_times(1000))},
+            data={"suite": "penguins", "wait": "false"},
+        )
+        job_id = response.json()["id"]
+        deadline = time.monotonic() + 120
+        while client.get(f"/v1/validations/{job_id}").json()["status"] != "running":
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+    assert first.stop() == 0
+    assert "released for another replica" in first.tail()
+
+    second = Server(tmp_path, "second", **settings)
+    servers.append(second.start())
+    with httpx.Client(base_url=second.url, timeout=60) as client:
+        state = wait_until_ended(client, job_id)
+    assert state["status"] == "done"
+    assert state["attempts"] == 1, "a released job's interrupted start does not count"
+    assert second.stop() == 0
