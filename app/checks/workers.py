@@ -72,6 +72,7 @@ class _Worker:
         child.close()
         self.jobs = 0
         self.ready = False
+        self._closing = threading.Lock()
 
     def wait_ready(self, timeout: float) -> None:
         if not self.ready:
@@ -83,7 +84,7 @@ class _Worker:
     def kill(self) -> None:
         self.process.kill()
         self.process.join(5)
-        self.conn.close()
+        self._close()
 
     def stop(self, timeout: float = 5) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -92,7 +93,13 @@ class _Worker:
         if self.process.is_alive():
             self.kill()
         else:
-            self.conn.close()
+            self._close()
+
+    def _close(self) -> None:
+        # Shutdown and the job's own thread may both retire a worker at once: close the pipe once.
+        with self._closing:
+            if not self.conn.closed:
+                self.conn.close()
 
 
 class WorkerPool:
