@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 import uuid
@@ -17,11 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.deps import ReadAccess
-from app.api.routes import health, pages, reports, suites, validations
+from app.api.routes import health, login, pages, reports, suites, validations
 from app.checks.expectations import SuiteRegistry
 from app.checks.service import ValidationService
 from app.checks.suite_store import SuiteCatalog, SuiteStore
 from app.checks.workers import WorkerPool
+from app.core.body_timeout import BodyTimeoutMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
 from app.core.errors import DatagateError
@@ -44,6 +46,20 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     )
 
 
+def _allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every method the OpenAPI schema documents for `path`: a literal path wins over templates
+    it also fits (`/v1/suites/infer` is not `/v1/suites/{name}`)."""
+    paths = app.openapi().get("paths", {})
+    if path in paths:
+        return {m.upper() for m in paths[path] if m != "parameters"}
+    methods: set[str] = set()
+    for template, operations in paths.items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods.update(m.upper() for m in operations if m != "parameters")
+    return methods
+
+
 def _register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DatagateError)
     async def _domain(_: Request, exc: DatagateError) -> Response:
@@ -60,9 +76,16 @@ def _register_error_handlers(app: FastAPI) -> None:
         return _error(422, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route whose path matched; a path served by
+            # several routes (GET, PUT, DELETE /v1/suites/{name}) allows all their methods.
+            allowed = _allowed_methods(app, request.url.path)
+            if allowed:
+                headers["Allow"] = ", ".join(sorted(allowed))
+        return _error(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
@@ -144,6 +167,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     _register_error_handlers(app)
+    # Added before the request-id middleware, so it sits inside it: the timeout must be raised
+    # in the route's own task (BaseHTTPMiddleware would wrap it in an ExceptionGroup -> 500).
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
 
     @app.middleware("http")
     async def _request_id(
@@ -173,8 +199,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(validations.router)
-    app.include_router(reports.router, dependencies=[ReadAccess])
-    app.include_router(suites.router, dependencies=[ReadAccess])
+    app.include_router(
+        reports.router, dependencies=[ReadAccess], responses={404: {"description": "Not found"}}
+    )
+    app.include_router(
+        suites.router, dependencies=[ReadAccess], responses={404: {"description": "No such suite"}}
+    )
     # Pages check read access themselves: the stylesheet must load on the 401 page too.
     app.include_router(pages.router)
+    app.include_router(login.router)
     return app

@@ -140,6 +140,8 @@ def parse_suite(name: str, text: str | bytes, origin: SuiteOrigin) -> LoadedSuit
         ) from exc
     if not isinstance(raw, dict):
         raise SuiteInvalid(f'suite "{name}": expected a JSON object, got {type(raw).__name__}')
+    if not isinstance(raw.get("name", ""), str):
+        raise SuiteInvalid(f'suite "{name}": "name" must be a string')
     expectations = raw.get("expectations")
     if not isinstance(expectations, list):
         raise SuiteInvalid(f'suite "{name}": "expectations" must be a list of expectations')

@@ -75,6 +75,7 @@ class _Worker:
         child.close()
         self.jobs = 0
         self.ready = False
+        self._closing = threading.Lock()
 
     def wait_ready(self, timeout: float) -> None:
         if not self.ready:
@@ -86,7 +87,7 @@ class _Worker:
     def kill(self) -> None:
         self.process.kill()
         self.process.join(5)
-        self.conn.close()
+        self._close()
 
     def stop(self, timeout: float = 5) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -95,7 +96,13 @@ class _Worker:
         if self.process.is_alive():
             self.kill()
         else:
-            self.conn.close()
+            self._close()
+
+    def _close(self) -> None:
+        # Shutdown and the job's own thread may both retire a worker at once: close the pipe once.
+        with self._closing:
+            if not self.conn.closed:
+                self.conn.close()
 
 
 class WorkerPool:
@@ -116,7 +123,7 @@ class WorkerPool:
         self.max_queue = max_queue
         self.start_timeout = start_timeout
         self.restarts = 0
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._pending = 0
@@ -135,6 +142,7 @@ class WorkerPool:
 
     def start(self) -> None:
         self._closed = False
+        self._idle = queue.SimpleQueue()  # a restart must not find the last shutdown's sentinel
         self._threads = ThreadPoolExecutor(
             max_workers=self.size + self.max_queue, thread_name_prefix="datagate-job"
         )
@@ -185,6 +193,9 @@ class WorkerPool:
         self, fn: Callable[..., T], args: tuple[Any, ...], timeout: float | None
     ) -> T:
         worker = self._idle.get()
+        if worker is None:  # shutdown woke this waiter: no worker will come back
+            self._idle.put(None)
+            raise WorkerCrashed("the service is shutting down; the validation did not run")
         with self._lock:
             self._running += 1
         try:
@@ -229,11 +240,21 @@ class WorkerPool:
         return result
 
     def shutdown(self) -> None:
+        """Stop every worker, then the threads. A job still running is killed: waiting for it
+        (up to the job time limit) would hold the process's exit for an hour."""
         self._closed = True
-        if self._threads is not None:
-            self._threads.shutdown(wait=True, cancel_futures=True)
-            self._threads = None
+        idle: set[_Worker] = set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                worker = self._idle.get_nowait()
+                if worker is not None:
+                    idle.add(worker)
+        # Threads still waiting for a worker wake on the sentinel and give up.
+        self._idle.put(None)
         with self._lock:
             workers, self._all = list(self._all), set()
         for worker in workers:
-            worker.stop()
+            worker.stop() if worker in idle else worker.kill()
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from dataclasses import dataclass
@@ -81,10 +82,15 @@ class Authenticator:
         return request.cookies.get(KEY_COOKIE)
 
     def scope_of(self, presented: str) -> Scope | None:
-        """Constant-time: every key is compared, whatever matches first."""
+        """Constant-time: every key is compared, whatever matches first.
+
+        Digests of equal length are compared, so the time taken does not reveal a key's length
+        either (compare_digest returns early on a length mismatch).
+        """
         found: Scope | None = None
+        offered = hashlib.sha256(presented.encode()).digest()
         for api_key in self.keys:
-            if hmac.compare_digest(api_key.key.encode(), presented.encode()):
+            if hmac.compare_digest(hashlib.sha256(api_key.key.encode()).digest(), offered):
                 found = api_key.scope
         return found
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from app.checks.runner import ValidationJob, run_validation
 from app.checks.workers import WorkerCrashed, WorkerPool
 from app.core.config import Settings
-from app.core.errors import DatagateError
+from app.core.errors import DatagateError, ServiceBusy
 from app.core.metrics import Metrics
 from app.jobs.callbacks import CallbackSender
 from app.jobs.queue import Job, JobQueue
@@ -121,31 +121,30 @@ class Dispatcher:
                 job_id,
                 "its replica stopped (killed or crashed) while the job ran",
                 max_attempts=self.settings.job_max_attempts,
-                error_report=error_report,
+                error_report=self._error_report,
                 stale_owner=True,
+                stale_after=timedelta(seconds=self.settings.job_stale_after_s),
             )
             log.warning("job %s was left running by a stopped replica: now %s", job_id, status)
             if status == "error":
-                self._remove_inputs(job_id)
+                await self._ended_in_error(job_id)
 
     async def _run(self, job: Job) -> None:
         try:
             spec = ValidationJob.model_validate_json(job.spec)
             try:
-                report = await self.pool.run(
-                    run_validation, spec, time_limit=self.settings.job_timeout_s
-                )
+                report = await self._in_pool(spec)
             except WorkerCrashed as exc:
                 status = await asyncio.to_thread(
                     self.queue.requeue_or_fail,
                     job.id,
                     exc.message,
                     max_attempts=self.settings.job_max_attempts,
-                    error_report=error_report,
+                    error_report=self._error_report,
                 )
                 log.warning("job %s: worker crashed; job is now %s", job.id, status)
                 if status == "error":
-                    self._remove_inputs(job.id)
+                    await self._ended_in_error(job.id)
                 return
             except DatagateError as exc:
                 prefix = "timeout: " if exc.code == "validation_timeout" else ""
@@ -163,6 +162,31 @@ class Dispatcher:
         finally:
             self._running.pop(job.id, None)
             self._wake.set()
+
+    async def _in_pool(self, spec: ValidationJob) -> Report:
+        # Synchronous requests may fill the pool's queue; a job already claimed waits its turn
+        # (still heartbeating) rather than ending in error for a reason that is not its own.
+        while True:
+            try:
+                return await self.pool.run(
+                    run_validation, spec, time_limit=self.settings.job_timeout_s
+                )
+            except ServiceBusy:
+                await asyncio.sleep(self.settings.job_poll_s)
+
+    def _error_report(self, job_id: str, spec: str, message: str) -> Report:
+        report = error_report(job_id, spec, message)
+        report.report_url = f"{self._base_url()}/reports/{job_id}"
+        return report
+
+    async def _ended_in_error(self, job_id: str) -> None:
+        """A job given up after crashes: drop its inputs and tell its callback, like any end."""
+        self._remove_inputs(job_id)
+        job = await asyncio.to_thread(self.queue.get, job_id)
+        report = self._error_report(job.id, job.spec, job.error or "error")
+        self.metrics.observe(report, mode="async")
+        if job.callback_url:
+            self.callbacks.send(job.callback_url, report)
 
     def _base_url(self) -> str:
         return (

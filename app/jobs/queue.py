@@ -173,16 +173,23 @@ class JobQueue:
         max_attempts: int,
         error_report: Callable[[str, str, str], Report],
         stale_owner: bool = False,
+        stale_after: timedelta = timedelta(0),
     ) -> str:
         """After a crash: queue again while attempts remain, else end in error. Returns status.
 
-        `stale_owner`: the job belongs to a replica that stopped sending heartbeats.
+        `stale_owner`: the job belongs to a replica that stopped sending heartbeats; it is taken
+        only if its heartbeat is still older than `stale_after` under the row lock.
         """
         with self._sessions.begin() as session:
-            row = session.get(JobRow, job_id, with_for_update=True)
+            row = session.get(JobRow, job_id, with_for_update=True, populate_existing=True)
             if row is None or row.status != "running":
                 return "missing" if row is None else row.status
             if not stale_owner and row.owner != self.owner:
+                return row.status
+            # Between `stale()` and this lock another replica may have taken the job over and
+            # claimed it again: its fresh heartbeat says hands off, or it would run twice.
+            heartbeat = _utc(row.heartbeat_at)
+            if stale_owner and heartbeat is not None and heartbeat >= _now() - stale_after:
                 return row.status
             if row.attempts >= max_attempts:
                 row.status, row.finished_at = "error", _now()

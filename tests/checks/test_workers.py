@@ -71,3 +71,15 @@ async def test_full_queue_answers_busy_with_retry_after(pool: WorkerPool) -> Non
         await pool.run(pool_jobs.sleep_then_return, 0, 99)
     assert busy.value.headers["Retry-After"]
     assert sorted(await asyncio.gather(*jobs)) == [0, 1, 2]
+
+
+async def test_shutdown_stops_a_running_job_instead_of_waiting_it_out() -> None:
+    workers = WorkerPool(1, preload=None)
+    workers.start()
+    await workers.run(pool_jobs.pid_of_worker)
+    running = asyncio.create_task(workers.run(pool_jobs.sleep_then_return, 600, 1))
+    while workers.running == 0:  # noqa: ASYNC110 - the pool has no event to wait on
+        await asyncio.sleep(0.01)
+    await asyncio.to_thread(workers.shutdown)  # returns long before the job's 600 s
+    with pytest.raises(WorkerCrashed):
+        await running

@@ -124,3 +124,29 @@ def test_two_replicas_on_postgres_never_claim_the_same_job(postgres_url: str) ->
     everything = claimed["a"] + claimed["b"]
     assert sorted(everything) == [f"job{i:03d}" for i in range(60)]
     assert len(set(everything)) == 60
+
+
+def test_a_late_replica_does_not_take_over_a_job_already_taken_over_and_running(
+    sqlite_url: str,
+) -> None:
+    dead, first, late = queues(sqlite_url, "dead", "first", "late")
+    dead.enqueue("j1", "spec")
+    dead.claim()
+    assert late.stale(timedelta(seconds=-1)) == ["j1"]  # the late replica saw it stale...
+    first.requeue_or_fail(
+        "j1", "stopped", max_attempts=3, error_report=error_report, stale_owner=True
+    )
+    claimed = first.claim()  # ...but the first replica took it over and runs it, heartbeating
+    assert claimed is not None and claimed.attempts == 2
+    status = late.requeue_or_fail(
+        "j1",
+        "stopped",
+        max_attempts=3,
+        error_report=error_report,
+        stale_owner=True,
+        stale_after=timedelta(seconds=60),
+    )
+    assert status == "running"
+    job = late.get("j1")
+    assert job.status == "running" and job.attempts == 2
+    assert first.finish("j1", done_report("j1")), "the running replica still owns the job"

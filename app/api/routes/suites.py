@@ -6,19 +6,29 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from app.api.deps import SettingsDep, SuitesDep, WriteAccess
-from app.checks.expectations import LoadedSuite, SuiteRegistry, check_suite_name, parse_suite
+from app.checks.expectations import (
+    SUITE_NAME,
+    LoadedSuite,
+    SuiteRegistry,
+    check_suite_name,
+    parse_suite,
+)
 from app.checks.suite_store import SuiteCatalog, infer_suite_from_file
 from app.core.errors import InvalidRequest, PayloadTooLarge, UnsupportedFormat
 from app.ingest.formats import detect_format
 from app.ingest.upload import receive_form
 
 router = APIRouter(prefix="/v1/suites", tags=["suites"])
+
+# The same rule the registry applies, declared so that the OpenAPI schema states it.
+SuiteName = Annotated[str, PathParam(pattern=SUITE_NAME.pattern, description="Suite name")]
 
 # A suite is a small JSON document; a body this large is a mistake (a dataset sent as a suite).
 MAX_SUITE_BYTES = 10 * 1024 * 1024
@@ -83,6 +93,11 @@ def list_suites(suites: SuitesDep) -> SuiteList:
     "/infer",
     summary="Propose a suite from a reference dataset (not saved: PUT it to keep it)",
     dependencies=[WriteAccess],
+    responses={
+        413: {"description": "Upload over the byte or row limit"},
+        415: {"description": "Not a multipart upload, or a format not recognised"},
+        422: {"description": "Unreadable data or bad request fields"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -135,7 +150,7 @@ def _name_from(filename: str | None) -> str:
 
 
 @router.get("/{name}", response_model=SuiteDetail, summary="One suite's definition")
-def get_suite(name: str, suites: SuitesDep) -> SuiteDetail:
+def get_suite(name: SuiteName, suites: SuitesDep) -> SuiteDetail:
     return _detail(suites.get(name))
 
 
@@ -152,11 +167,39 @@ def get_suite(name: str, suites: SuitesDep) -> SuiteDetail:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "A Great Expectations 1.x ExpectationSuite",
+                        "required": ["expectations"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "expectations": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["type", "kwargs"],
+                                    "properties": {
+                                        "type": {"type": "string"},
+                                        "kwargs": {"type": "object"},
+                                        "meta": {"type": ["object", "null"]},
+                                        "severity": {
+                                            "type": "string",
+                                            "enum": ["critical", "warning", "info"],
+                                        },
+                                    },
+                                },
+                            },
+                            "meta": {"type": ["object", "null"]},
+                        },
+                    }
+                }
+            },
         }
     },
 )
-async def put_suite(name: str, request: Request, response: Response) -> SuiteDetail:
+async def put_suite(name: SuiteName, request: Request, response: Response) -> SuiteDetail:
     catalog = _catalog(request.app.state.suites)
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";", 1)[0].strip().lower() not in ("application/json", ""):
@@ -182,6 +225,6 @@ async def put_suite(name: str, request: Request, response: Response) -> SuiteDet
     dependencies=[WriteAccess],
     responses={409: {"description": "The suite comes from version control"}},
 )
-def delete_suite(name: str, request: Request) -> Response:
+def delete_suite(name: SuiteName, request: Request) -> Response:
     _catalog(request.app.state.suites).delete(name)
     return Response(status_code=204)

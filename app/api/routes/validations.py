@@ -57,7 +57,7 @@ def _upload_schema() -> dict[str, Any]:
             "format": "binary",
             "description": "Optional reference (training) dataset for leakage and drift checks",
         },
-        "suite": {**text, "description": "Name of the suite to run"},
+        "suite": {**text, "minLength": 1, "description": "Name of the suite to run"},
         "format": {
             "type": "string",
             "enum": ["csv", "tsv", "parquet", "json", "ndjson", "arrow"],
@@ -403,6 +403,7 @@ async def create_validation(
     response_model=JobState,
     summary="State of a validation job; the report once it is done",
     dependencies=[ReadAccess],
+    responses={404: {"description": "No job with this id"}},
 )
 def get_validation(
     job_id: str, request: Request, settings: SettingsDep, jobs: JobsDep, store: StoreDep
