@@ -62,9 +62,14 @@ def _allowed_methods(app: FastAPI, path: str) -> set[str]:
 
 def _register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DatagateError)
-    async def _domain(_: Request, exc: DatagateError) -> Response:
-        if exc.status_code >= 500:
+    async def _domain(request: Request, exc: DatagateError) -> Response:
+        if exc.status_code == 503:  # a deliberate refusal (queue full), not a fault
+            log.warning("%s: %s", exc.code, exc.message)
+        elif exc.status_code >= 500:
             log.error("%s: %s", exc.code, exc.message)
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None and request.url.path.startswith("/v1/validations"):
+            metrics.rejected.labels(exc.code).inc()
         return _error(exc.status_code, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)

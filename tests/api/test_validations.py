@@ -205,3 +205,14 @@ async def test_no_upload_makes_the_service_answer_500(
     assert status < 500, body
     if status >= 400:
         assert body["error"]["message"]
+
+
+async def test_refused_validations_are_counted_by_error_code(client: AsyncClient) -> None:
+    await post(client, b"", "empty.csv")
+    text = (await client.get("/metrics")).text
+    line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('datagate_requests_rejected_total{code="invalid_data"}')
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 1
