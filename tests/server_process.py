@@ -62,6 +62,8 @@ def datagate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         DATAGATE_WORKERS="1",
         DATAGATE_API_KEYS=f"{WRITE_KEY}:write,{READ_KEY}:read",
         DATAGATE_LOG_LEVEL="WARNING",
+        # The shipped examples may be named by reference (file://) as well as uploaded.
+        DATAGATE_DATA_ROOTS=str(Path(__file__).resolve().parents[1] / "examples"),
     )
     log = (root / "server.log").open("wb")
     process = subprocess.Popen(

@@ -68,6 +68,13 @@ def test_planted_defects_fail_with_exit_1_naming_column_expected_and_observed(
     assert "column=body_mass_g" in run.stdout
 
 
+def test_a_file_reference_is_validated_where_it_lives(datagate_server: Server) -> None:
+    uri = Path(PENGUINS_BAD).resolve().as_uri()
+    run = datagate("validate", uri, "--suite", "penguins", env=datagate_server.env())
+    assert run.returncode == 1, run.stderr
+    assert "datagate: FAILED  penguins_bad.csv" in run.stdout
+
+
 def test_server_and_api_key_can_be_given_as_options(datagate_server: Server) -> None:
     env = datagate_server.env()
     del env["DATAGATE_URL"], env["DATAGATE_API_KEY"]
