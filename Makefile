@@ -26,5 +26,9 @@ browser:
 test: uv lint browser
 	$(UV) run --frozen pytest
 
+# By hand only: minutes of CPU; copy the tables it prints into bench/RESULTS.md.
 bench: uv
-	$(UV) run --frozen python -m bench.run_all
+	$(UV) run --frozen python -m bench.service_path
+	$(UV) run --frozen python -m bench.leakage_drift_path
+	$(UV) run --frozen python -m bench.bench_sql
+	$(UV) run --frozen python -m bench.bench_throughput

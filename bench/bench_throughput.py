@@ -2,7 +2,7 @@
 clients, and the time 1 or 2 replicas (on one PostgreSQL database) take to drain 100 queued jobs.
 
 Usage: uv run python -m bench.bench_throughput [--requests 64] [--jobs 100]
-Prints Markdown tables for bench/RESULTS-production.md. Needs PostgreSQL on 127.0.0.1:5432 for
+Prints Markdown tables for bench/RESULTS.md. Needs PostgreSQL on 127.0.0.1:5432 for
 the drain measurements (DATAGATE_TEST_POSTGRES_URL overrides the admin URL).
 """
 
