@@ -26,7 +26,7 @@ from app.checks.workers import WorkerPool
 from app.core.body_timeout import BodyTimeoutMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
-from app.core.errors import DatagateError
+from app.core.errors import DatagateError, Unauthorized
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
 from app.core.security import Authenticator
@@ -67,6 +67,9 @@ def _register_error_handlers(app: FastAPI) -> None:
             log.warning("%s: %s", exc.code, exc.message)
         elif exc.status_code >= 500:
             log.error("%s: %s", exc.code, exc.message)
+        if isinstance(exc, Unauthorized) and request.url.path.startswith("/reports"):
+            # A person opening a report link from a pipeline's log gets the sign-in form.
+            return login.login_page("Sign in with an API key to read the reports.", 401)
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None and request.url.path.startswith("/v1/validations"):
             metrics.rejected.labels(exc.code).inc()

@@ -22,8 +22,10 @@ WRITE_KEY = "write-key-0123456789abcdef"
 READ_KEY = "read-key-0123456789abcdef"
 WRONG_KEY = "wrong-key-0123456789abcdef"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-# Open on purpose: probes for orchestrators, the API description, and the sign-in form itself.
+# Open on purpose: probes for orchestrators, the API description, the sign-in form itself, and
+# the pages' static files (a stylesheet and plotly.js: no data, and the 401 page needs them).
 PUBLIC = {
+    ("GET", "/static/0123456789abcdef"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
@@ -176,3 +178,9 @@ def test_serving_a_network_address_without_keys_exits_2_saying_why(tmp_path: Pat
     assert done.returncode == 2
     assert "refusing to listen on 0.0.0.0 without API keys" in done.stderr
     assert "DATAGATE_API_KEYS" in done.stderr and "DATAGATE_AUTH=disabled" in done.stderr
+
+
+async def test_a_report_link_without_a_key_shows_the_sign_in_form(client: AsyncClient) -> None:
+    response = await client.get("/reports/anything", headers={"Accept": "text/html"})
+    assert response.status_code == 401
+    assert '<form method="post" action="/login">' in response.text

@@ -28,7 +28,7 @@ _PAGE = """<!doctype html>
 """
 
 
-def _page(message: str, status_code: int = 200) -> HTMLResponse:
+def login_page(message: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(message=escape(message)), status_code=status_code)
 
 
@@ -43,16 +43,16 @@ def _page(message: str, status_code: int = 200) -> HTMLResponse:
 async def login(request: Request) -> Response:
     """GET: the form. POST: check the key; keep it in a cookie and go to /reports."""
     if request.method == "GET":
-        return _page("Enter an API key to read reports in this browser.")
+        return login_page("Enter an API key to read reports in this browser.")
     async with request.form(max_files=0, max_fields=4, max_part_size=4096) as form:
         key = form.get("key")
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
-        return _page("Enter an API key.", status_code=422)
+        return login_page("Enter an API key.", status_code=422)
     auth: Authenticator = request.app.state.auth
     if auth.disabled:
         return RedirectResponse("/reports", status_code=303)
     if auth.scope_of(key.strip()) is None:
-        return _page("That API key is not valid.", status_code=401)
+        return login_page("That API key is not valid.", status_code=401)
     response = RedirectResponse("/reports", status_code=303)
     response.set_cookie(
         KEY_COOKIE,
