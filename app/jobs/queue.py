@@ -30,22 +30,13 @@ class Job:
     callback_url: str | None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _job(row: JobRow) -> Job:
-    created = _utc(row.created_at)
-    assert created is not None
     return Job(
         id=row.id,
         status=row.status,
-        created_at=created,
-        started_at=_utc(row.started_at),
-        finished_at=_utc(row.finished_at),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
         attempts=row.attempts,
         error=row.error,
         spec=row.spec,
@@ -188,7 +179,7 @@ class JobQueue:
                 return row.status
             # Between `stale()` and this lock another replica may have taken the job over and
             # claimed it again: its fresh heartbeat says hands off, or it would run twice.
-            heartbeat = _utc(row.heartbeat_at)
+            heartbeat = row.heartbeat_at
             if stale_owner and heartbeat is not None and heartbeat >= _now() - stale_after:
                 return row.status
             if row.attempts >= max_attempts:

@@ -123,10 +123,7 @@ def first_number(values: dict[str, Any]) -> float | None:
 
 def age(moment: datetime, now: datetime) -> str:
     """How long ago, in the largest whole unit ("3 min ago", "2 days ago")."""
-    if moment.tzinfo is None:
-        # SQLite hands back naive datetimes; the store writes UTC.
-        moment = moment.replace(tzinfo=UTC)
-    seconds = int((now - moment).total_seconds())
+    seconds = int((now - _utc(moment)).total_seconds())
     if seconds < 60:
         return "just now"
     for size, unit in ((86400 * 365, "year"), (86400, "day"), (3600, "h"), (60, "min")):
@@ -506,6 +503,7 @@ def _history_link(**params: Any) -> str:
 
 
 def _utc(moment: datetime) -> datetime:
+    """Reports built by hand may carry naive times; the service's own are UTC-aware."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

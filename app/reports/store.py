@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,12 +33,6 @@ class ReportListItem(BaseModel):
     rows: int
     failed: int
     warned: int
-
-    @field_validator("created_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        # SQLite hands back naive datetimes; everything stored is UTC.
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class ReportStore:
