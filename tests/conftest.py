@@ -84,6 +84,10 @@ class RunningApp:
         self._context = app.router.lifespan_context(app)
         asyncio.run_coroutine_threadsafe(self._context.__aenter__(), self._loop).result(180)
 
+    def client(self) -> AsyncClient:
+        """An HTTP client that reaches this app in-process, on the caller's loop."""
+        return AsyncClient(transport=ASGITransport(app=self.app), base_url="http://testserver")
+
     def close(self) -> None:
         stop = self._context.__aexit__(None, None, None)
         asyncio.run_coroutine_threadsafe(stop, self._loop).result(120)
@@ -112,6 +116,5 @@ def running_app(service_root: Path) -> Iterator[RunningApp]:
 
 @pytest.fixture
 async def client(running_app: RunningApp) -> AsyncIterator[AsyncClient]:
-    transport = ASGITransport(app=running_app.app)
-    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with running_app.client() as http:
         yield http

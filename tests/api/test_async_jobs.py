@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from app.jobs.callbacks import SIGNATURE_HEADER, sign
 from app.main import create_app
@@ -43,8 +43,7 @@ def jobs_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
 
 @pytest.fixture
 async def client(jobs_app: RunningApp) -> AsyncIterator[AsyncClient]:
-    transport = ASGITransport(app=jobs_app.app)
-    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with jobs_app.client() as http:
         yield http
 
 

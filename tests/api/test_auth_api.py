@@ -49,8 +49,7 @@ def keyed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
 
 @pytest.fixture
 async def client(keyed_app: RunningApp) -> AsyncIterator[AsyncClient]:
-    transport = ASGITransport(app=keyed_app.app)
-    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with keyed_app.client() as http:
         yield http
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,8 +88,7 @@ def reference_app(
 
 @pytest.fixture
 async def client(reference_app: RunningApp) -> AsyncIterator[AsyncClient]:
-    transport = ASGITransport(app=reference_app.app)
-    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with reference_app.client() as http:
         yield http
 
 
