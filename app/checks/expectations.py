@@ -80,6 +80,16 @@ SAMPLE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts")
 # missing column when GE raises.
 COLUMN_KWARGS = ("column", "column_A", "column_B")
 
+# Expectation types whose GE domain is the columns their kwargs name (column, column pair,
+# multicolumn), which run_suite may therefore validate on a frame of those columns alone.
+COLUMN_DOMAIN_PREFIXES = (
+    "expect_column_",
+    "expect_multicolumn_",
+    "expect_select_column_values_",
+    "expect_compound_columns_",
+)
+WHOLE_FRAME_TYPES = frozenset({"expect_column_to_exist"})
+
 
 def category_for(expectation_type: str) -> str:
     """The report category of an expectation type; "other" when no rule matches."""
@@ -297,10 +307,15 @@ def gx_context() -> Any:
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
+    from great_expectations.execution_engine import pandas_execution_engine
 
     # GE logs every metric it computes at INFO and prints tqdm bars to stderr by default;
     # the service's own log is the record, so only GE's warnings get through.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # Every pandas batch gets an md5 "fingerprint" over row hashes of the whole frame, for
+    # batch markers datagate never reads: 0.18 s and 100 MiB per batch at 1M x 20. GE skips it
+    # for frames over HASH_THRESHOLD bytes; zero skips it always.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(),
         # A validation service must not phone home with usage statistics.
@@ -328,20 +343,58 @@ def run_suite(df: pd.DataFrame, suite: LoadedSuite, *, sample_values: int) -> li
     A missing column is a data defect, not an engine fault: an expectation on a column the
     dataset lacks is reported as not met (outcome from its severity) with `details.message`.
     Any other exception GE raises gives outcome "error" with a one-line `details.error`.
+
+    Expectations on named columns run on a frame of those columns alone, one GE batch per
+    column set; the rest run on the whole frame. GE's pandas engine drops the null rows of a
+    column by indexing the whole domain frame (`df[df[column].notnull()]`), which copies every
+    column once per expectation: at 1M rows x 20 columns that was 0.09 s and 100 MiB each.
     """
     frame = _without_arrow_dtypes(df)
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     columns = {str(column) for column in df.columns}
-    return validate_batch(batch, suite, columns=columns, sample_values=sample_values)
+    labels = {str(column): column for column in frame.columns}
+    expectations: list[dict[str, Any]] = suite.definition["expectations"]
+    rows: dict[int, CheckResult] = {}
+    for narrow, indexes in _column_groups(expectations, columns).items():
+        data = frame if narrow is None else frame[[labels[column] for column in narrow]]
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": data})
+        checks = validate_batch(
+            batch, suite, columns=columns, sample_values=sample_values, only=indexes
+        )
+        rows.update(zip(indexes, checks, strict=True))
+    return [rows[index] for index in range(len(expectations))]
 
 
-def _gx_suite(suite: LoadedSuite) -> Any:
+def _column_groups(
+    expectations: Sequence[dict[str, Any]], columns: set[str]
+) -> dict[tuple[str, ...] | None, list[int]]:
+    """Suite positions grouped by the columns their expectation reads; None: the whole frame."""
+    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    for index, expectation in enumerate(expectations):
+        groups.setdefault(_narrow_columns(expectation, columns), []).append(index)
+    return groups
+
+
+def _narrow_columns(expectation: dict[str, Any], columns: set[str]) -> tuple[str, ...] | None:
+    # Only column-domain types qualify: table-domain ones look at the column set or the column
+    # order, and expect_column_to_exist may check a column's position. A row condition may
+    # name any column, and a missing column must meet GE's own error on the whole frame.
+    kind: str = expectation["type"]
+    kwargs: dict[str, Any] = expectation["kwargs"]
+    if not kind.startswith(COLUMN_DOMAIN_PREFIXES) or kind in WHOLE_FRAME_TYPES:
+        return None
+    if kwargs.get("row_condition"):
+        return None
+    named = _columns_read(kwargs)
+    if not named or any(column not in columns for column in named):
+        return None
+    return tuple(dict.fromkeys(named))
+
+
+def _gx_suite(suite: LoadedSuite, indexes: Sequence[int]) -> Any:
     import great_expectations as gx
 
-    expectations = [
-        {**expectation, "id": _expectation_id(index)}
-        for index, expectation in enumerate(suite.definition["expectations"])
-    ]
+    every = suite.definition["expectations"]
+    expectations = [{**every[index], "id": _expectation_id(index)} for index in indexes]
     gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
     if len(gx_suite.expectations) != len(expectations):
         raise SuiteInvalid(f'suite "{suite.name}": Great Expectations rejected an expectation')
@@ -354,13 +407,17 @@ def validate_batch(
     *,
     columns: set[str],
     sample_values: int,
+    only: Sequence[int] | None = None,
 ) -> list[CheckResult]:
     """Validate a GE batch (a DataFrame's or a SQL table's) against `suite`, in suite order.
 
-    `columns` are the batch's column names, to tell a missing column from an engine fault.
+    `columns` are the dataset's column names, to tell a missing column from an engine fault;
+    `only` limits the run to those suite positions (results come back in that order).
     """
+    expectations = suite.definition["expectations"]
+    indexes = list(range(len(expectations))) if only is None else list(only)
     validation = batch.validate(
-        _gx_suite(suite),
+        _gx_suite(suite, indexes),
         result_format={
             "result_format": "SUMMARY",
             "partial_unexpected_count": max(sample_values, 1),
@@ -372,9 +429,12 @@ def validate_batch(
     }
     return [
         _check_result(
-            expectation, by_id.get(_expectation_id(index)), columns, sample_values=sample_values
+            expectations[index],
+            by_id.get(_expectation_id(index)),
+            columns,
+            sample_values=sample_values,
         )
-        for index, expectation in enumerate(suite.definition["expectations"])
+        for index in indexes
     ]
 
 

@@ -438,12 +438,23 @@ def _collect_batches(
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    # The "pandas" schema metadata (index, dtypes) comes from the file and may be corrupt; it
+    # only restores pandas niceties, so a table whose metadata fails on an empty slice is read
+    # without it.
+    ignore_metadata = False
     try:
-        frame: pd.DataFrame = table.to_pandas()
+        table.slice(0, 0).to_pandas()
     except (KeyError, TypeError, IndexError, AttributeError):
-        # The "pandas" schema metadata (index, dtypes) comes from the file and may be corrupt;
-        # it only restores pandas niceties, so read the columns without it.
-        frame = table.to_pandas(ignore_metadata=True)
+        ignore_metadata = True
+    try:
+        # Each Arrow column is released as soon as it is converted, so the data is not held
+        # twice; columns stay unconsolidated (numeric ones without nulls are zero-copy and
+        # read-only), which the engines only read.
+        frame: pd.DataFrame = table.to_pandas(
+            self_destruct=True, split_blocks=True, ignore_metadata=ignore_metadata
+        )
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise InvalidData(f"the file's pandas metadata does not match its columns: {exc}") from exc
     return frame
 
 

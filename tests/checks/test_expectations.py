@@ -15,9 +15,11 @@ import pytest
 from app.checks.expectations import (
     LoadedSuite,
     SuiteRegistry,
+    _batch_definition,
     category_for,
     parse_suite,
     run_suite,
+    validate_batch,
 )
 from app.core.errors import InvalidRequest, SuiteInvalid, SuiteNotFound
 from app.reports.model import summarise
@@ -348,6 +350,52 @@ def test_results_come_back_in_suite_order(people: pd.DataFrame, suite_of: SuiteF
     checks = run_suite(people, suite, sample_values=5)
     assert [(c.name, c.expected) for c in checks] == [(kind, kwargs) for kind, kwargs in kinds]
     assert [c.success for c in checks] == [False, False, True, False, True, False, False]
+
+
+def test_column_expectations_give_the_results_of_one_whole_frame_validation(
+    people: pd.DataFrame, suite_of: SuiteFactory
+) -> None:
+    # run_suite validates column expectations on a frame of their columns alone; a row
+    # condition on another column, a column's position and a missing column must still see
+    # the whole frame, exactly as one GE validation of everything would.
+    suite = suite_of(
+        expectation(NOT_NULL, column="score"),
+        expectation(BETWEEN, column="score", min_value=0, max_value=2, mostly=0.5),
+        expectation(
+            BETWEEN,
+            column="score",
+            min_value=2,
+            row_condition='name=="cat"',
+            condition_parser="pandas",
+        ),
+        expectation("expect_column_to_exist", column="name", column_index=1),
+        expectation("expect_column_to_exist", column="name", column_index=2),
+        expectation(
+            "expect_column_pair_values_a_to_be_greater_than_b", column_A="score", column_B="id"
+        ),
+        expectation("expect_compound_columns_to_be_unique", column_list=["name", "joined"]),
+        expectation("expect_column_values_to_be_unique", column="name"),
+        expectation(BETWEEN, column="absent", min_value=0),
+        expectation("expect_table_row_count_to_be_between", min_value=4, max_value=4),
+    )
+    whole = _batch_definition().get_batch(batch_parameters={"dataframe": people})
+    expected = validate_batch(whole, suite, columns=set(people.columns), sample_values=5)
+
+    checks = run_suite(people, suite, sample_values=5)
+
+    assert [c.model_dump() for c in checks] == [c.model_dump() for c in expected]
+    assert [c.success for c in checks] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
 
 
 def test_expectation_meta_is_carried_into_details(people: pd.DataFrame) -> None:
