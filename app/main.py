@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import __version__
 from app.api.deps import ReadAccess
 from app.api.routes import health, login, pages, reports, suites, validations
-from app.checks.expectations import SuiteRegistry
+from app.checks.expectations import SUITE_CHECK_SECONDS, SuiteRegistry, suite_problems
 from app.checks.service import ValidationService
 from app.checks.suite_store import SuiteCatalog, SuiteStore
 from app.checks.workers import WorkerPool
@@ -108,6 +108,14 @@ def _safe_count(jobs: JobQueue) -> int:
         return 0
 
 
+async def _check_suites(registry: SuiteRegistry, pool: WorkerPool) -> None:
+    """Have a worker check every loaded suite's expectations; a rejected one is listed broken."""
+    problems = await pool.run(suite_problems, registry.list(), time_limit=SUITE_CHECK_SECONDS)
+    for name, message in problems.items():
+        registry.mark_broken(name, message)
+        log.error("suite %s not loaded: %s", name, message)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -117,16 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.ensure_dirs()
         engine = make_engine(settings.db_url)
         migrate(engine)
-        registry = SuiteRegistry.from_directory(settings.expectations_dir)
-        log.info(
-            "loaded %d suite(s) from %s; %d broken",
-            len(registry.names()),
-            settings.expectations_dir,
-            len(registry.errors),
-        )
-        # --- tooling: suites PUT through the API live in the database, beside the files ---
-        registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
-        # --- end tooling ---
         pool = WorkerPool(
             settings.workers,
             max_jobs_per_worker=settings.max_jobs_per_worker,
@@ -134,6 +132,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         pool.start()
         await pool.warm_up()
+        # The API process reads suites without Great Expectations (it would cost it 150 MiB
+        # for this alone); a worker checks their expectations.
+        registry = SuiteRegistry.from_directory(settings.expectations_dir, check=False)
+        # --- tooling: suites PUT through the API live in the database, beside the files ---
+        registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
+        # --- end tooling ---
+        await _check_suites(registry, pool)
+        log.info(
+            "loaded %d suite(s) from %s and the database; %d broken",
+            len(registry.names()),
+            settings.expectations_dir,
+            len(registry.errors),
+        )
         sessions = make_sessionmaker(engine)
         store = ReportStore(sessions)
         jobs = JobQueue(

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SuiteOrigin = Literal["file", "api", "inline"]
 
+# How long a worker may take to check a suite's expectations with Great Expectations.
+SUITE_CHECK_SECONDS = 60.0
+
 SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 
@@ -130,11 +133,16 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def parse_suite(name: str, text: str | bytes, origin: SuiteOrigin) -> LoadedSuite:
+def parse_suite(
+    name: str, text: str | bytes, origin: SuiteOrigin, *, check: bool = True
+) -> LoadedSuite:
     """Parse and check a suite's JSON; raise SuiteInvalid naming what is wrong and where.
 
     The suite is named by `name` (the file stem for files): a different "name" inside the JSON
     is replaced, so that the name a client asks for is the one in the report.
+
+    With `check=False` only the JSON's shape is checked, without importing Great Expectations:
+    the API process parses suites that way and has a worker run `check_expectations`.
     """
     check_suite_name(name)
     if isinstance(text, bytes):
@@ -169,30 +177,22 @@ def parse_suite(name: str, text: str | bytes, origin: SuiteOrigin) -> LoadedSuit
     except SuiteInvalid as exc:
         raise SuiteInvalid(f'suite "{name}": {exc.message}') from exc
     for index, expectation in enumerate(expectations):
-        _check_expectation(name, index, expectation)
+        _check_shape(name, index, expectation)
 
     definition = {**raw, "name": name, "meta": meta}
-    return LoadedSuite(
+    suite = LoadedSuite(
         name=name,
         definition=definition,
         sha256=hashlib.sha256(canonical_json(definition).encode()).hexdigest(),
         origin=origin,
         expectation_count=len(expectations),
     )
+    if check:
+        check_expectations(suite)
+    return suite
 
 
-def _check_expectation(suite: str, index: int, expectation: Any) -> None:
-    # Checked one by one, because gx.ExpectationSuite(...) only logs an invalid expectation and
-    # drops it from the suite (GE 1.24), which would silently run fewer checks.
-    from great_expectations.exceptions import (
-        ExpectationNotFoundError,
-        InvalidExpectationConfigurationError,
-    )
-    from great_expectations.expectations.expectation_configuration import (
-        ExpectationConfiguration,
-    )
-    from pydantic.v1 import ValidationError as GxValidationError
-
+def _check_shape(suite: str, index: int, expectation: Any) -> None:
     where = f'suite "{suite}": expectations[{index}]'
     if not isinstance(expectation, dict):
         raise SuiteInvalid(f"{where} must be an object")
@@ -205,6 +205,40 @@ def _check_expectation(suite: str, index: int, expectation: Any) -> None:
     severity = expectation.get("severity", "critical")
     if severity not in SEVERITIES:
         raise SuiteInvalid(f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+
+
+def check_expectations(suite: LoadedSuite) -> None:
+    """Raise SuiteInvalid naming the first expectation Great Expectations cannot build: an
+    unknown type, a missing, misspelt or out-of-range argument. Imports Great Expectations."""
+    for index, expectation in enumerate(suite.definition["expectations"]):
+        _check_expectation(suite.name, index, expectation)
+
+
+def suite_problems(suites: Sequence[LoadedSuite]) -> dict[str, str]:
+    """The suites Great Expectations rejects, by name, with the reason; runs in a worker."""
+    problems: dict[str, str] = {}
+    for suite in suites:
+        try:
+            check_expectations(suite)
+        except SuiteInvalid as exc:
+            problems[suite.name] = exc.message
+    return problems
+
+
+def _check_expectation(suite: str, index: int, expectation: dict[str, Any]) -> None:
+    # Checked one by one, because gx.ExpectationSuite(...) only logs an invalid expectation and
+    # drops it from the suite (GE 1.24), which would silently run fewer checks.
+    from great_expectations.exceptions import (
+        ExpectationNotFoundError,
+        InvalidExpectationConfigurationError,
+    )
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+    from pydantic.v1 import ValidationError as GxValidationError
+
+    kind = expectation["type"]
+    where = f'suite "{suite}": expectations[{index}] ({kind})'
     try:
         ExpectationConfiguration(**expectation).to_domain_obj()
     except ExpectationNotFoundError as exc:
@@ -251,8 +285,12 @@ class SuiteRegistry:
         self.errors: dict[str, str] = {}
 
     @classmethod
-    def from_directory(cls, folder: Path) -> SuiteRegistry:
-        """Load every `*.json` in `folder`; a broken file is recorded in `errors`, not raised."""
+    def from_directory(cls, folder: Path, *, check: bool = True) -> SuiteRegistry:
+        """Load every `*.json` in `folder`; a broken file is recorded in `errors`, not raised.
+
+        `check=False` leaves the expectations' Great Expectations check to the caller (see
+        `parse_suite`), who reports what it finds with `mark_broken`.
+        """
         registry = cls()
         if not folder.is_dir():
             log.error("expectations folder %s does not exist: no suites loaded", folder)
@@ -260,7 +298,7 @@ class SuiteRegistry:
         for path in sorted(folder.glob("*.json")):
             name = path.stem
             try:
-                suite = parse_suite(name, path.read_bytes(), "file")
+                suite = parse_suite(name, path.read_bytes(), "file", check=check)
             except (SuiteInvalid, InvalidRequest) as exc:
                 registry.errors[name] = exc.message
                 log.error("suite file %s not loaded: %s", path, exc.message)
@@ -285,6 +323,11 @@ class SuiteRegistry:
         check_suite_name(suite.name)
         self._suites[suite.name] = suite
         self.errors.pop(suite.name, None)
+
+    def mark_broken(self, name: str, message: str) -> None:
+        """Record a loaded suite as broken: it is listed with `message` and refused when used."""
+        self._suites.pop(name, None)
+        self.errors[name] = message
 
     def remove(self, name: str) -> None:
         check_suite_name(name)

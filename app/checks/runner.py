@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from app.checks.deepchecks_engine import DeepchecksSettings, resolve_config, run_deepchecks
-from app.checks.expectations import LoadedSuite, run_suite
+from app.checks.expectations import LoadedSuite, check_expectations, run_suite
 from app.checks.sql_engine import validate_sql_batch
 from app.core.config import get_settings
 from app.ingest.formats import DataFormat, describe_columns, read_dataframe
@@ -66,6 +66,8 @@ def warm_up() -> None:
 def run_validation(job: ValidationJob) -> Report:
     """The whole engine side of a validation. Raises domain errors for unreadable data."""
     started = time.monotonic()
+    if job.suite is not None:
+        _check_once(job.suite)
     frame: pd.DataFrame | None = None
     if job.data.is_sql:
         # A SQL batch is validated inside its database, never read whole into memory.
@@ -134,6 +136,18 @@ def run_validation(job: ValidationJob) -> Report:
         checks=checks,
         artifacts=artifacts,
     )
+
+
+_CHECKED_SUITES: set[str] = set()
+
+
+def _check_once(suite: LoadedSuite) -> None:
+    # The API process parses suites without Great Expectations; a suite that reached it some
+    # other way than a checked file or PUT (say, from another replica's database row) is
+    # refused here with the expectation GE cannot build, before any data is read.
+    if suite.sha256 not in _CHECKED_SUITES:
+        check_expectations(suite)
+        _CHECKED_SUITES.add(suite.sha256)
 
 
 def _read(data: DataInput, max_rows: int) -> tuple[pd.DataFrame, DatasetInfo]:

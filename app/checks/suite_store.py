@@ -102,6 +102,8 @@ class SuiteCatalog(SuiteRegistry):
         for suite in files.list():
             super().add(suite)
         self.errors.update(files.errors)
+        # API suites a worker's Great Expectations check rejected, by name: (sha256, reason).
+        self._rejected: dict[str, tuple[str, str]] = {}
         # Names taken by version control, broken files included: the API may not shadow them.
         self.file_names = frozenset(files.names()) | frozenset(files.errors)
         self.refresh()
@@ -171,6 +173,14 @@ class SuiteCatalog(SuiteRegistry):
                 "name for a suite managed through the API"
             )
 
+    def mark_broken(self, name: str, message: str) -> None:
+        cached = self._cached(name)
+        if cached is not None and cached.origin == "api":
+            # Remembered by content, so that loading the same definition again from the
+            # database (which does not run Great Expectations) keeps it broken.
+            self._rejected[name] = (cached.sha256, message)
+        super().mark_broken(name, message)
+
     def _cached(self, name: str) -> LoadedSuite | None:
         return next((s for s in self.list() if s.name == name), None)
 
@@ -178,8 +188,15 @@ class SuiteCatalog(SuiteRegistry):
         cached = self._cached(stored.name)
         if cached is not None and cached.sha256 == stored.sha256:
             return cached
+        rejected = self._rejected.get(stored.name)
+        if rejected is not None and rejected[0] == stored.sha256:
+            self._forget(stored.name)
+            self.errors[stored.name] = rejected[1]
+            raise SuiteInvalid(rejected[1])
         try:
-            suite = parse_suite(stored.name, stored.definition, "api")
+            # The shape only: the replica that stored it had a worker check its expectations,
+            # and a worker checks them again before it runs them.
+            suite = parse_suite(stored.name, stored.definition, "api", check=False)
         except SuiteInvalid as exc:
             # A stored suite that no longer parses (say, after an engine upgrade) is listed
             # as broken, like a broken file, instead of stopping the service.

@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import EXAMPLES
+from app.checks.expectations import parse_suite
+from app.checks.suite_store import SuiteStore
+from app.core.db import make_engine, make_sessionmaker
+from tests.conftest import EXAMPLES, RunningApp
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +171,29 @@ async def test_infer_refuses_an_empty_dataset_and_unknown_fields(client: AsyncCl
     )
     assert extra.status_code == 422
     assert "suite" in extra.json()["error"]["message"]
+
+
+async def test_a_stored_suite_great_expectations_rejects_is_refused_when_used(
+    client: AsyncClient, running_app: RunningApp
+) -> None:
+    # Another replica (or an older engine) stored a suite this engine cannot build. The API
+    # process reads stored suites without Great Expectations; the worker refuses it by name.
+    name = unique_name("decayed")
+    text = json.dumps({"expectations": [{"type": "expect_magic", "kwargs": {"column": "x"}}]})
+    engine = make_engine(running_app.app.state.settings.db_url)
+    try:
+        SuiteStore(make_sessionmaker(engine)).save(parse_suite(name, text, "api", check=False))
+    finally:
+        engine.dispose()
+
+    response = await client.post(
+        "/v1/validations",
+        files={"data": ("data.csv", (EXAMPLES / "penguins.csv").read_bytes())},
+        data={"suite": name},
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "suite_invalid"
+    assert 'unknown expectation type "expect_magic"' in error["message"]
+    assert "expectations[0]" in error["message"]

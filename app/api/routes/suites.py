@@ -14,9 +14,11 @@ from pydantic import BaseModel
 
 from app.api.deps import SettingsDep, SuitesDep, WriteAccess
 from app.checks.expectations import (
+    SUITE_CHECK_SECONDS,
     SUITE_NAME,
     LoadedSuite,
     SuiteRegistry,
+    check_expectations,
     check_suite_name,
     parse_suite,
 )
@@ -212,7 +214,9 @@ async def put_suite(name: SuiteName, request: Request, response: Response) -> Su
         raise PayloadTooLarge(f"a suite is at most {MAX_SUITE_BYTES} bytes; got {len(body)}")
     check_suite_name(name)
     catalog.check_writable(name)
-    suite = parse_suite(name, body, "api")
+    suite = parse_suite(name, body, "api", check=False)
+    # Great Expectations lives in the workers only: one of them checks the expectations.
+    await request.app.state.pool.run(check_expectations, suite, time_limit=SUITE_CHECK_SECONDS)
     created = await asyncio.to_thread(catalog.put, suite)
     response.status_code = 201 if created else 200
     return _detail(suite)
