@@ -75,19 +75,24 @@ def free_port() -> int:
 
 def peak_rss_mib(pid: int) -> float:
     """Peak resident memory (VmHWM) of a process and its children, in MiB."""
-    total = 0
-    pids = [pid]
+    return sum(peak_rss_parts_mib(pid))
+
+
+def peak_rss_parts_mib(pid: int) -> tuple[float, float]:
+    """Peak resident memory (VmHWM) in MiB of a process, and of its children summed."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            continue
-    return total / 1024
+    pids = [int(p) for p in children.read_text().split()] if children.exists() else []
+    return _vm_hwm_mib(pid), sum(_vm_hwm_mib(p) for p in pids)
+
+
+def _vm_hwm_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
 
 
 def own_peak_rss_mib() -> float:

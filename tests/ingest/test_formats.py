@@ -467,3 +467,70 @@ def test_parquet_with_corrupt_pandas_metadata_still_reads_its_columns(tmp_path: 
 
     assert list(read.columns) == list(_frame().columns)
     assert read["id"].tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("fmt", [F.PARQUET, F.ARROW])
+def test_a_large_table_reads_back_as_written(tmp_path: Path, fmt: DataFormat) -> None:
+    # Over LARGE_TABLE_CELLS values the table converts column by column, freeing Arrow's
+    # copy as it goes: the frame must still hold every value, null and type.
+    rows = formats.LARGE_TABLE_CELLS // 4 + 1
+    rng = np.random.default_rng(3)
+    written = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows),
+            "n": rng.integers(0, 1000, size=rows),
+            "s": rng.choice(["a", "b", None], size=rows),
+            "maybe": np.where(rng.random(rows) < 0.1, np.nan, rng.random(rows)),
+        }
+    )
+    path = tmp_path / f"large.{fmt.value}"
+    if fmt is F.PARQUET:
+        written.to_parquet(path)
+    else:
+        pa_feather.write_feather(pa.Table.from_pandas(written), path)
+
+    read = read_dataframe(path, fmt, max_rows=rows)
+
+    pd.testing.assert_frame_equal(read, written)
+    assert [c.null_count for c in describe_columns(read)] == written.isna().sum().tolist()
+
+
+def test_a_large_table_with_corrupt_pandas_metadata_still_reads(tmp_path: Path) -> None:
+    rows = formats.LARGE_TABLE_CELLS // 2 + 1
+    table = pa.table({"id": np.arange(rows), "v": np.ones(rows)})
+    broken = b'{"columns": [{"name": "id"}], "index_columns": [], "column_indexes": []}'
+    path = tmp_path / "odd.parquet"
+    pa_parquet.write_table(table.replace_schema_metadata({b"pandas": broken}), path)
+
+    read = read_dataframe(path, F.PARQUET, max_rows=rows)
+
+    assert list(read.columns) == ["id", "v"]
+    assert int(read["id"].sum()) == rows * (rows - 1) // 2
+
+
+def test_csv_whose_column_type_changes_after_the_first_block_keeps_every_value(
+    tmp_path: Path,
+) -> None:
+    # CSV is read block by block with types fixed by the first block; a float far down an
+    # integer column must not be refused or lost.
+    path = tmp_path / "late.csv"
+    rows = 200_000  # well past pyarrow's first 1 MiB block
+    path.write_text("n,s\n" + "".join(f"{i},x\n" for i in range(rows)) + "1.5,y\n")
+
+    read = read_dataframe(path, F.CSV, max_rows=rows + 1)
+
+    assert len(read) == rows + 1
+    assert read["n"].dtype == np.float64
+    assert read["n"].iloc[-1] == 1.5
+    assert read["s"].iloc[-1] == "y"
+
+
+def test_csv_over_max_rows_is_refused_before_the_end_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("n\n" + "".join(f"{i}\n" for i in range(300_000)) + "not a number\n")
+
+    # The count stops at the first block past the limit: the bad last line is never parsed.
+    with pytest.raises(PayloadTooLarge) as caught:
+        read_dataframe(path, F.CSV, max_rows=100)
+    assert "reading stopped there" in caught.value.message
+    assert "the limit is 100 rows" in caught.value.message
