@@ -110,10 +110,16 @@ def _safe_count(jobs: JobQueue) -> int:
 
 async def _check_suites(registry: SuiteRegistry, pool: WorkerPool) -> None:
     """Have a worker check every loaded suite's expectations; a rejected one is listed broken."""
-    problems = await pool.run(suite_problems, registry.list(), time_limit=SUITE_CHECK_SECONDS)
-    for name, message in problems.items():
-        registry.mark_broken(name, message)
-        log.error("suite %s not loaded: %s", name, message)
+    suites = registry.list()
+    problems = await pool.run(
+        suite_problems, suites, time_limit=SUITE_CHECK_SECONDS, what="the suite check"
+    )
+    for suite in suites:
+        if suite.name in problems:
+            registry.mark_broken(suite.name, problems[suite.name])
+            log.error("suite %s not loaded: %s", suite.name, problems[suite.name])
+        else:
+            registry.mark_checked(suite)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -252,6 +252,11 @@ def _check_expectation(suite: str, index: int, expectation: dict[str, Any]) -> N
         # ExpectationConfiguration(**...) rejects keys it does not know, such as a misspelt
         # "kwarg" or "severty".
         raise SuiteInvalid(f"{where}: {_first_line(str(exc))}") from exc
+    except Exception as exc:
+        # Whatever else GE raises while building an expectation (a row_condition it cannot
+        # parse raises ConditionParserError, a ValueError) is this suite's problem: it must
+        # not stop the service's start-up or answer 500 to a PUT.
+        raise SuiteInvalid(f"{where}: {_first_line(str(exc))}") from exc
 
 
 def _describe_bad_kwargs(errors: Sequence[Mapping[str, Any]]) -> str:
@@ -284,6 +289,8 @@ class SuiteRegistry:
     def __init__(self) -> None:
         self._suites: dict[str, LoadedSuite] = {}
         self.errors: dict[str, str] = {}
+        # sha256 of the suite versions whose expectations Great Expectations has accepted.
+        self._checked: set[str] = set()
 
     @classmethod
     def from_directory(cls, folder: Path, *, check: bool = True) -> SuiteRegistry:
@@ -308,6 +315,8 @@ class SuiteRegistry:
                 log.error("suite file %s not loaded: %s", path, exc.strerror)
             else:
                 registry._suites[name] = suite
+                if check:
+                    registry.mark_checked(suite)
         return registry
 
     def get(self, name: str) -> LoadedSuite:
@@ -324,6 +333,13 @@ class SuiteRegistry:
         check_suite_name(suite.name)
         self._suites[suite.name] = suite
         self.errors.pop(suite.name, None)
+
+    def mark_checked(self, suite: LoadedSuite) -> None:
+        """Record that Great Expectations accepted this version of the suite's expectations."""
+        self._checked.add(suite.sha256)
+
+    def is_checked(self, suite: LoadedSuite) -> bool:
+        return suite.sha256 in self._checked
 
     def mark_broken(self, name: str, message: str) -> None:
         """Record a loaded suite as broken: it is listed with `message` and refused when used."""

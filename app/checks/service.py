@@ -10,11 +10,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from app.checks.expectations import SuiteRegistry
+from app.checks.expectations import (
+    SUITE_CHECK_SECONDS,
+    LoadedSuite,
+    SuiteRegistry,
+    check_expectations,
+)
 from app.checks.runner import DataInput, ValidationJob, run_validation
 from app.checks.workers import WorkerPool
 from app.core.config import Settings
-from app.core.errors import ServiceBusy
+from app.core.errors import ServiceBusy, SuiteInvalid
 from app.core.metrics import Metrics
 from app.jobs.dispatcher import Dispatcher, job_inputs_dir
 from app.jobs.queue import JobQueue
@@ -79,8 +84,23 @@ class ValidationService:
             artifacts_dir=self.settings.artifacts_dir,
         )
 
+    async def check_suite(self, suite: LoadedSuite | None) -> None:
+        """Have a worker check a suite version this process has not seen checked (an API suite
+        another replica stored): refused with 422, and listed broken, before any work starts."""
+        if suite is None or self.suites.is_checked(suite):
+            return
+        try:
+            await self.pool.run(
+                check_expectations, suite, time_limit=SUITE_CHECK_SECONDS, what="the suite check"
+            )
+        except SuiteInvalid as exc:
+            self.suites.mark_broken(suite.name, exc.message)
+            raise
+        self.suites.mark_checked(suite)
+
     async def run(self, job: ValidationJob, *, base_url: str) -> Report:
         """Synchronous path: the caller waits for the report."""
+        await self.check_suite(job.suite)
         report = await self.pool.run(run_validation, job, time_limit=self.settings.job_timeout_s)
         link(report, base_url)
         # Storing is a blocking DB write: keep it off the event loop too.
@@ -98,6 +118,7 @@ class ValidationService:
 
     async def submit(self, job: ValidationJob, *, callback_url: str | None = None) -> None:
         """Asynchronous path: when this returns, the job and its input files are durable."""
+        await self.check_suite(job.suite)
         queued = await asyncio.to_thread(self.jobs.queued_count)
         if queued >= self.settings.max_queue:
             raise ServiceBusy(

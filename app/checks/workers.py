@@ -167,8 +167,16 @@ class WorkerPool:
         for worker in list(self._all):
             await asyncio.to_thread(worker.wait_ready, self.start_timeout)
 
-    async def run(self, fn: Callable[..., T], *args: Any, time_limit: float | None = None) -> T:
-        """Run `fn(*args)` in a worker; a job over `time_limit` seconds has its worker killed."""
+    async def run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        time_limit: float | None = None,
+        what: str = "the validation",
+    ) -> T:
+        """Run `fn(*args)` in a worker; a job over `time_limit` seconds has its worker killed.
+
+        `what` names the job in the timeout's message."""
         if self._threads is None:
             self.start()
         assert self._threads is not None
@@ -183,14 +191,14 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                self._threads, self._run_blocking, fn, args, time_limit
+                self._threads, self._run_blocking, fn, args, time_limit, what
             )
         finally:
             with self._lock:
                 self._pending -= 1
 
     def _run_blocking(
-        self, fn: Callable[..., T], args: tuple[Any, ...], timeout: float | None
+        self, fn: Callable[..., T], args: tuple[Any, ...], timeout: float | None, what: str
     ) -> T:
         worker = self._idle.get()
         if worker is None:  # shutdown woke this waiter: no worker will come back
@@ -199,13 +207,18 @@ class WorkerPool:
         with self._lock:
             self._running += 1
         try:
-            return self._on_worker(worker, fn, args, timeout)
+            return self._on_worker(worker, fn, args, timeout, what)
         finally:
             with self._lock:
                 self._running -= 1
 
     def _on_worker(
-        self, worker: _Worker, fn: Callable[..., T], args: tuple[Any, ...], timeout: float | None
+        self,
+        worker: _Worker,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        timeout: float | None,
+        what: str,
     ) -> T:
         try:
             worker.wait_ready(self.start_timeout)
@@ -215,9 +228,7 @@ class WorkerPool:
                 log.warning("job over its %.0f s limit: stopping its worker", timeout or 0)
                 self.restarts += 1
                 self._retire(worker, kill=True)
-                raise ValidationTimeout(
-                    f"the validation took longer than {timeout:.0f} s and was stopped"
-                )
+                raise ValidationTimeout(f"{what} took longer than {timeout:.0f} s and was stopped")
             kind, value = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError) as exc:
             log.error("a validation worker died; replacing it")

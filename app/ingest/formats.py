@@ -148,7 +148,9 @@ def read_dataframe(path: Path, fmt: DataFormat, *, max_rows: int) -> pd.DataFram
             case DataFormat.ARROW:
                 table = _read_arrow(path, max_rows)
         _refuse_duplicate_columns(table.schema.names)
-        return _to_pandas(table)
+        # An uncompressed Arrow IPC batch keeps every column in one buffer of the whole body:
+        # a zero-copy column would hold all of it for as long as the frame lives.
+        return _to_pandas(table, zero_copy=fmt is not DataFormat.ARROW)
     except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as exc:
         # A last net: the specific readers say more where they can, but pyarrow has many
         # error paths (bad footers, odd types, out-of-range timestamps in to_pandas).
@@ -466,7 +468,7 @@ def _collect_batches(
 LARGE_TABLE_CELLS = 1_000_000
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
+def _to_pandas(table: pa.Table, *, zero_copy: bool = True) -> pd.DataFrame:
     # The "pandas" schema metadata (index, dtypes) comes from the file and may be corrupt; it
     # only restores pandas niceties, so a table whose metadata fails on an empty slice is read
     # without it.
@@ -482,7 +484,9 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
         # read-only), which the engines only read. A small one is consolidated: pandas copies
         # a frame of 20 blocks slower than one of a few, and GE copies it per expectation.
         frame: pd.DataFrame = table.to_pandas(
-            self_destruct=large, split_blocks=large, ignore_metadata=ignore_metadata
+            self_destruct=large,
+            split_blocks=large and zero_copy,
+            ignore_metadata=ignore_metadata,
         )
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
         raise InvalidData(f"the file's pandas metadata does not match its columns: {exc}") from exc

@@ -173,11 +173,13 @@ async def test_infer_refuses_an_empty_dataset_and_unknown_fields(client: AsyncCl
     assert "suite" in extra.json()["error"]["message"]
 
 
-async def test_a_stored_suite_great_expectations_rejects_is_refused_when_used(
-    client: AsyncClient, running_app: RunningApp
+@pytest.mark.parametrize("headers", [{}, {"Prefer": "respond-async"}], ids=["sync", "async"])
+async def test_a_stored_suite_great_expectations_rejects_is_refused_before_any_work(
+    client: AsyncClient, running_app: RunningApp, headers: dict[str, str]
 ) -> None:
     # Another replica (or an older engine) stored a suite this engine cannot build. The API
-    # process reads stored suites without Great Expectations; the worker refuses it by name.
+    # process reads stored suites without Great Expectations; a worker checks this version
+    # before the validation is run or queued, and the listing then names it broken.
     name = unique_name("decayed")
     text = json.dumps({"expectations": [{"type": "expect_magic", "kwargs": {"column": "x"}}]})
     engine = make_engine(running_app.app.state.settings.db_url)
@@ -190,6 +192,7 @@ async def test_a_stored_suite_great_expectations_rejects_is_refused_when_used(
         "/v1/validations",
         files={"data": ("data.csv", (EXAMPLES / "penguins.csv").read_bytes())},
         data={"suite": name},
+        headers=headers,
     )
 
     assert response.status_code == 422, response.text
@@ -197,3 +200,21 @@ async def test_a_stored_suite_great_expectations_rejects_is_refused_when_used(
     assert error["code"] == "suite_invalid"
     assert 'unknown expectation type "expect_magic"' in error["message"]
     assert "expectations[0]" in error["message"]
+    broken = {b["name"]: b["error"] for b in (await client.get("/v1/suites")).json()["broken"]}
+    assert "expect_magic" in broken[name]
+
+
+async def test_put_of_an_expectation_great_expectations_cannot_build_is_refused(
+    client: AsyncClient,
+) -> None:
+    # GE raises its own ValueError subclass for a row condition it cannot parse.
+    kwargs = {"column": "x", "row_condition": 'col("x")>', "condition_parser": "great_expectations"}
+    suite = {"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": kwargs}]}
+
+    response = await client.put(f"/v1/suites/{unique_name()}", json=suite)
+
+    assert response.status_code == 422, response.text
+    assert (
+        "expectations[0] (expect_column_values_to_not_be_null)"
+        in (response.json()["error"]["message"])
+    )

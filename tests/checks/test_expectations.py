@@ -92,6 +92,15 @@ def test_severity_outside_critical_warning_info_is_rejected() -> None:
         parse_suite("orders", text, "file")
 
 
+def test_a_row_condition_great_expectations_cannot_parse_makes_the_suite_invalid() -> None:
+    kwargs = {"column": "x", "row_condition": 'col("x")>', "condition_parser": "great_expectations"}
+    text = json.dumps(
+        {"expectations": [expectation(NOT_NULL, column="x"), {"type": NOT_NULL, "kwargs": kwargs}]}
+    )
+    with pytest.raises(SuiteInvalid, match=r"expectations\[1\] \(expect_column_values"):
+        parse_suite("orders", text, "file")
+
+
 def test_disallowed_suite_name_is_an_invalid_request() -> None:
     with pytest.raises(InvalidRequest):
         parse_suite("../etc/passwd", '{"expectations": []}', "api")

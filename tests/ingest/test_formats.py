@@ -534,3 +534,24 @@ def test_csv_over_max_rows_is_refused_before_the_end_of_the_file(tmp_path: Path)
         read_dataframe(path, F.CSV, max_rows=100)
     assert "reading stopped there" in caught.value.message
     assert "the limit is 100 rows" in caught.value.message
+
+
+def test_an_uncompressed_arrow_file_does_not_stay_in_memory_behind_its_frame(
+    tmp_path: Path,
+) -> None:
+    # One uncompressed IPC batch keeps all columns in one buffer of the whole body; a frame
+    # that kept a zero-copy view of one column would keep all of it allocated.
+    rows = formats.LARGE_TABLE_CELLS
+    table = pa.table({"n": np.arange(rows), "s": [f"value {i % 1000}" for i in range(rows)]})
+    path = tmp_path / "one.arrow"
+    with pa_ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table)
+    body = path.stat().st_size
+    del table
+
+    before = pa.total_allocated_bytes()
+    frame = read_dataframe(path, F.ARROW, max_rows=rows)
+    held = pa.total_allocated_bytes() - before
+
+    assert len(frame) == rows
+    assert held < body / 2, f"{held} bytes of Arrow memory held for a {body}-byte file"

@@ -216,7 +216,10 @@ async def put_suite(name: SuiteName, request: Request, response: Response) -> Su
     catalog.check_writable(name)
     suite = parse_suite(name, body, "api", check=False)
     # Great Expectations lives in the workers only: one of them checks the expectations.
-    await request.app.state.pool.run(check_expectations, suite, time_limit=SUITE_CHECK_SECONDS)
+    await request.app.state.pool.run(
+        check_expectations, suite, time_limit=SUITE_CHECK_SECONDS, what="the suite check"
+    )
+    catalog.mark_checked(suite)
     created = await asyncio.to_thread(catalog.put, suite)
     response.status_code = 201 if created else 200
     return _detail(suite)
