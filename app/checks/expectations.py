@@ -341,6 +341,11 @@ class SuiteRegistry:
     def is_checked(self, suite: LoadedSuite) -> bool:
         return suite.sha256 in self._checked
 
+    def holds(self, suite: LoadedSuite) -> bool:
+        """True when this very version of the suite is the one registered under its name."""
+        current = self._suites.get(suite.name)
+        return current is not None and current.sha256 == suite.sha256
+
     def mark_broken(self, name: str, message: str) -> None:
         """Record a loaded suite as broken: it is listed with `message` and refused when used."""
         self._suites.pop(name, None)

@@ -85,8 +85,9 @@ class ValidationService:
         )
 
     async def check_suite(self, suite: LoadedSuite | None) -> None:
-        """Have a worker check a suite version this process has not seen checked (an API suite
-        another replica stored): refused with 422, and listed broken, before any work starts."""
+        """Have a worker check a suite version this process has not seen checked: one sent to
+        PUT, or an API suite another replica stored. A rejected one raises SuiteInvalid (422);
+        when it is the registered version, it is listed broken too."""
         if suite is None or self.suites.is_checked(suite):
             return
         try:
@@ -94,7 +95,8 @@ class ValidationService:
                 check_expectations, suite, time_limit=SUITE_CHECK_SECONDS, what="the suite check"
             )
         except SuiteInvalid as exc:
-            self.suites.mark_broken(suite.name, exc.message)
+            if self.suites.holds(suite):
+                self.suites.mark_broken(suite.name, exc.message)
             raise
         self.suites.mark_checked(suite)
 

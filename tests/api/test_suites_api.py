@@ -218,3 +218,18 @@ async def test_put_of_an_expectation_great_expectations_cannot_build_is_refused(
         "expectations[0] (expect_column_values_to_not_be_null)"
         in (response.json()["error"]["message"])
     )
+
+
+async def test_a_refused_put_leaves_the_stored_version_of_the_suite_working(
+    client: AsyncClient,
+) -> None:
+    name = unique_name()
+    assert (await client.put(f"/v1/suites/{name}", json=SMALL_SUITE)).status_code == 201
+    bad = {"expectations": [{"type": "expect_magic", "kwargs": {}}]}
+
+    assert (await client.put(f"/v1/suites/{name}", json=bad)).status_code == 422
+
+    report = await validate(client, (EXAMPLES / "penguins.csv").read_bytes(), name)
+    assert report["suite"]["expectations"] == 2
+    broken = [b["name"] for b in (await client.get("/v1/suites")).json()["broken"]]
+    assert name not in broken

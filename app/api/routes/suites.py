@@ -14,11 +14,9 @@ from pydantic import BaseModel
 
 from app.api.deps import SettingsDep, SuitesDep, WriteAccess
 from app.checks.expectations import (
-    SUITE_CHECK_SECONDS,
     SUITE_NAME,
     LoadedSuite,
     SuiteRegistry,
-    check_expectations,
     check_suite_name,
     parse_suite,
 )
@@ -216,10 +214,7 @@ async def put_suite(name: SuiteName, request: Request, response: Response) -> Su
     catalog.check_writable(name)
     suite = parse_suite(name, body, "api", check=False)
     # Great Expectations lives in the workers only: one of them checks the expectations.
-    await request.app.state.pool.run(
-        check_expectations, suite, time_limit=SUITE_CHECK_SECONDS, what="the suite check"
-    )
-    catalog.mark_checked(suite)
+    await request.app.state.validations.check_suite(suite)
     created = await asyncio.to_thread(catalog.put, suite)
     response.status_code = 201 if created else 200
     return _detail(suite)
