@@ -142,9 +142,10 @@ _CHECKED_SUITES: set[str] = set()
 
 
 def _check_once(suite: LoadedSuite) -> None:
-    # The API process parses suites without Great Expectations; a suite that reached it some
-    # other way than a checked file or PUT (say, from another replica's database row) is
-    # refused here with the expectation GE cannot build, before any data is read.
+    # The API process has a worker check each suite version before it runs or queues it
+    # (ValidationService.check_suite). A queued job may still reach a worker whose engine
+    # differs from the one that checked it (a rolling upgrade): it is refused here, naming the
+    # expectation GE cannot build, before any data is read. Once per version per worker.
     if suite.sha256 not in _CHECKED_SUITES:
         check_expectations(suite)
         _CHECKED_SUITES.add(suite.sha256)
