@@ -56,8 +56,17 @@ def warehouse(database_url: str, penguins_bad: pd.DataFrame) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, warehouse: str) -> Settings:
-    return make_settings(tmp_path, connections={"warehouse": warehouse})
+def reader_url(request: pytest.FixtureRequest, warehouse: str) -> str:
+    """The URL datagate is configured with: on PostgreSQL a read-only role, as documented."""
+    if warehouse.startswith("sqlite"):
+        return warehouse
+    url: str = request.getfixturevalue("postgres_reader_url")
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, reader_url: str) -> Settings:
+    return make_settings(tmp_path, connections={"warehouse": reader_url})
 
 
 def ref(**fields: Any) -> BatchReference:
@@ -197,13 +206,19 @@ def test_only_one_reading_statement_is_run(settings: Settings, query: str) -> No
         resolve_reference(ref(query=query), settings)
 
 
-def test_writing_inside_a_query_is_refused(settings: Settings, database_url: str) -> None:
+def test_writing_inside_a_query_is_refused(
+    tmp_path: Path, warehouse: str, database_url: str
+) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("sequences and data-modifying WITH are PostgreSQL features")
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
         conn.execute(sa.text("create sequence ticket"))
     engine.dispose()
+    # The worst case: the operator let datagate use a role that can write (the superuser).
+    settings = make_settings(
+        tmp_path, connections={"warehouse": warehouse}, sql_allow_writable_role=True
+    )
     # The session is read-only, so even a function that writes is refused.
     with pytest.raises(Forbidden, match="read-only"):
         validate(ref(query="select nextval('ticket') as v"), settings, None)
@@ -228,12 +243,12 @@ def test_failing_query_is_a_client_error_naming_the_query(settings: Settings) ->
 
 
 def test_statement_over_the_timeout_answers_upstream_timeout(
-    tmp_path: Path, warehouse: str
+    tmp_path: Path, reader_url: str
 ) -> None:
     settings = make_settings(
-        tmp_path, connections={"warehouse": warehouse}, sql_statement_timeout_s=0.3
+        tmp_path, connections={"warehouse": reader_url}, sql_statement_timeout_s=0.3
     )
-    if warehouse.startswith("postgresql"):
+    if reader_url.startswith("postgresql"):
         slow = "select pg_sleep(5) as s"
     else:
         slow = (
@@ -284,14 +299,17 @@ def test_small_batch_is_read_whole_instead_of_sampled(settings: Settings) -> Non
     assert sorted(frame["n"].tolist()) == list(range(2000))
 
 
-def test_table_in_a_schema(tmp_path: Path, postgres_url: str) -> None:
+def test_table_in_a_schema(tmp_path: Path, postgres_url: str, postgres_reader_url: str) -> None:
+    reader = sa.engine.make_url(postgres_reader_url).username
     engine = sa.create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(sa.text("create schema features"))
         conn.execute(sa.text("create table features.daily (x integer)"))
         conn.execute(sa.text("insert into features.daily values (1), (2), (null)"))
+        conn.execute(sa.text(f'grant usage on schema features to "{reader}"'))
+        conn.execute(sa.text(f'grant select on features.daily to "{reader}"'))
     engine.dispose()
-    settings = make_settings(tmp_path, connections={"warehouse": postgres_url})
+    settings = make_settings(tmp_path, connections={"warehouse": postgres_reader_url})
     dataset, _ = validate(ref(table="daily", schema="features"), settings, None)
     assert dataset.rows == 3
     assert dataset.columns[0].null_count == 1
