@@ -16,8 +16,8 @@ from httpx import AsyncClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.main import create_app
 from app.ingest.references import ConnectionRefused
+from app.main import create_app
 from tests.conftest import (
     EXAMPLES,
     RunningApp,
