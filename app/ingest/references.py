@@ -528,7 +528,7 @@ def check_connections_at_start(settings: Settings) -> None:
     refused: list[str] = []
     for name, configured in configured_connections(settings).items():
         try:
-            url = read_only_url(configured, name, "connection")
+            url = read_only_url(configured, name, None)
             check = role_check(name, url)
         except DatagateError as exc:
             _UNCHECKED[name] = exc.message
@@ -563,7 +563,7 @@ def connection_states(settings: Settings) -> dict[str, str]:
     states: dict[str, str] = {}
     for name, configured in connections.items():
         try:
-            url = read_only_url(configured, name, "connection")
+            url = read_only_url(configured, name, None)
         except DatagateError as exc:
             states[name] = f"not checked: {exc.message}"
             continue

@@ -244,10 +244,11 @@ def check_query(query: str, field: str) -> str:
 # --- the session -------------------------------------------------------------------------------
 
 
-def read_only_url(url: str, name: str, field: str = "data") -> str:
+def read_only_url(url: str, name: str, field: str | None = "data") -> str:
     """The URL as datagate opens it: a SQLite file read-only (never created); others as given.
 
-    A missing SQLite file is NotFound, naming the connection (not the path: the URL is secret).
+    A missing SQLite file is NotFound, naming the connection (not the path: the URL is secret)
+    and, for a request, the request's field.
     """
     parsed = make_url(url)
     database = parsed.database or ""
@@ -261,9 +262,8 @@ def read_only_url(url: str, name: str, field: str = "data") -> str:
         database = "file:" + quote(path)
         query = {**parsed.query, "uri": "true", "mode": "ro"}
     if not os.path.isfile(path):
-        raise NotFound(
-            f"{field}.connection: the SQLite database file of connection {name!r} does not exist"
-        )
+        where = f"{field}.connection: " if field else ""
+        raise NotFound(f"{where}the SQLite database file of connection {name!r} does not exist")
     return parsed.set(database=database, query=query).render_as_string(hide_password=False)
 
 
