@@ -531,7 +531,7 @@ def check_connections_at_start(settings: Settings) -> None:
             url = read_only_url(configured, name, None)
             check = role_check(name, url)
         except DatagateError as exc:
-            _UNCHECKED[name] = exc.message
+            _UNCHECKED[name] = "unreachable at start-up (the log says why)"
             log.error("SQL connection %s not checked at start: %s", name, exc.message)
             continue
         if not check.powers:
@@ -555,11 +555,15 @@ def check_connections_at_start(settings: Settings) -> None:
 
 def connection_states(settings: Settings) -> dict[str, str]:
     """Each configured connection's state as this process knows it, for the readiness probe:
-    `read-only`, `refused: ...`, `writable, allowed by ...: ...`, or `not checked: ...`."""
+    `read-only`, `refused: <why>`, `writable, allowed by ...: <why>`, or `not checked: <why>`.
+
+    /readyz answers without a key, so a state names no role, host, path or driver message:
+    those are in the ERROR log lines of `check_connections_at_start`.
+    """
     try:
         connections = configured_connections(settings)
-    except DatagateError as exc:
-        return {"connections_file": f"refused: {exc.message}"}
+    except DatagateError:
+        return {"connections_file": "not checked: it cannot be read (the log says why)"}
     states: dict[str, str] = {}
     for name, configured in connections.items():
         try:
@@ -568,14 +572,15 @@ def connection_states(settings: Settings) -> dict[str, str]:
             states[name] = f"not checked: {exc.message}"
             continue
         check = _ROLE_CHECKS.get((name, url))
+        powers = "; ".join(check.powers) if check else ""
         if check is None:
             states[name] = f"not checked: {_UNCHECKED.get(name, 'not used yet')}"
         elif not check.powers:
             states[name] = "read-only"
         elif settings.sql_allow_writable_role:
-            states[name] = f"writable, allowed by {ALLOW_WRITABLE}: {check.describe()}"
+            states[name] = f"writable, allowed by {ALLOW_WRITABLE}: the role {powers}"
         else:
-            states[name] = f"refused: {check.describe()}"
+            states[name] = f"refused: the role {powers}"
     return states
 
 
