@@ -511,7 +511,10 @@ def role_check(name: str, url: str) -> RoleCheck:
 
 def require_read_only_role(name: str, url: str, settings: Settings, field: str = "data") -> None:
     """Forbidden when the role can write or administer and the override is off."""
-    check = role_check(name, url)
+    try:
+        check = role_check(name, url)
+    except UpstreamError as exc:
+        raise UpstreamError(f"{field}: {exc.message}") from exc
     if check.powers and not settings.sql_allow_writable_role:
         raise Forbidden(
             f"{field}.connection: connection {name!r} is refused: {check.describe()}; the "
