@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -30,6 +31,7 @@ from app.core.errors import DatagateError, Unauthorized
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
 from app.core.security import Authenticator
+from app.ingest.references import check_connections_at_start
 from app.jobs.callbacks import CallbackSender
 from app.jobs.dispatcher import Dispatcher
 from app.jobs.queue import JobQueue
@@ -128,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_format)
+        # Before anything starts: a SQL connection whose role can write stops the start.
+        await asyncio.to_thread(check_connections_at_start, settings)
         settings.ensure_dirs()
         engine = make_engine(settings.db_url)
         migrate(engine)

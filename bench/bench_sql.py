@@ -151,6 +151,8 @@ def main() -> None:
             "DATAGATE_CONNECTIONS": json.dumps({"bench": url}),
             "DATAGATE_DATA_ROOTS": str(lake),
             "DATAGATE_MAX_ROWS": str(50_000_000),
+            # The bench loads its table as the local superuser; a deployment uses a reader role.
+            "DATAGATE_SQL_ALLOW_WRITABLE_ROLE": "true",
         }
         for rows in [int(s) for s in args.sizes.split(",")]:
             loaded = load(url, rows)

@@ -9,6 +9,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL server, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new database on the local PostgreSQL server (its admin URL), dropped afterwards."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"datagate_test_{uuid.uuid4().hex[:12]}"
     try:
@@ -42,10 +43,57 @@ def postgres_url() -> Iterator[str]:
     except Exception as exc:  # the server is absent on this machine
         admin.dispose()
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
-    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def reader_role(database_url: str) -> Iterator[str]:
+    """A read-only login role on the database at `database_url` (an admin URL), as
+    docs/references.md tells operators to create for datagate: SELECT on the tables of `public`,
+    present and future. Yields the role's URL; the role is dropped afterwards."""
+    role = f"datagate_reader_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    database = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    name = make_url(database_url).database
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+    try:
+        with database.connect() as conn:
+            for statement in (
+                f'GRANT CONNECT ON DATABASE "{name}" TO "{role}"',
+                f'GRANT USAGE ON SCHEMA public TO "{role}"',
+                f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"',
+                f'ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO "{role}"',
+                f'ALTER ROLE "{role}" SET default_transaction_read_only = on',
+            ):
+                conn.execute(text(statement))
+        yield make_url(database_url).set(username=role).render_as_string(hide_password=False)
+    finally:
+        with database.connect() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+        database.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL server, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_reader_url(postgres_url: str) -> Iterator[str]:
+    """A read-only role's URL on `postgres_url`'s database (see `reader_role`)."""
+    with reader_role(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -18,13 +18,11 @@ from app.ingest.references import (
     ResolvedReference,
     bound_query,
     connection_url,
-    engine_options,
-    guard_engine,
-    sql_engine,
     sql_error,
     sql_errors,
     sql_source,
 )
+from app.ingest.sql_safety import engine_options, guard_engine, read_only_engine
 from app.reports.model import CheckResult, ColumnInfo, DatasetInfo
 
 
@@ -52,7 +50,7 @@ def describe_sql_batch(
 ) -> DatasetInfo:
     """Row count, column types and null counts: one COUNT(*) / COUNT(column) scan."""
     reference = resolved.reference
-    engine = sql_engine(url, settings)
+    engine = read_only_engine(url, settings.sql_statement_timeout_s)
     try:
         with sql_errors(reference, field), engine.connect() as conn:
             source = sql_source(reference, resolved.columns, field)

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     sql_statement_timeout_s: float = Field(
         default=300, gt=0, description="A SQL statement running this long is cancelled (504)."
     )
+    sql_allow_writable_role: bool = Field(
+        default=False,
+        description="Start and run SQL references even when a connection's role can write or "
+        "is a superuser (logged at ERROR). Default: such a connection stops the start.",
+    )
     reference_sample_rows: int = Field(
         default=100_000, ge=1, description="Rows of a SQL batch sampled for deepchecks."
     )

@@ -8,10 +8,10 @@ import contextlib
 import dataclasses
 import glob
 import json
+import logging
 import os
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,10 +31,9 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings, get_settings
 from app.core.errors import (
@@ -49,6 +48,15 @@ from app.core.errors import (
     UpstreamTimeout,
 )
 from app.ingest.formats import DataFormat, detect_format, read_dataframe
+from app.ingest.sql_safety import (
+    RoleCheck,
+    check_query,
+    inspect_role,
+    read_only_engine,
+    read_only_url,
+)
+
+log = logging.getLogger("datagate")
 
 ReferenceKind = Literal["file", "s3", "sql"]
 ParamValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
@@ -58,9 +66,6 @@ GLOB_CHARACTERS = frozenset("*?[")
 # pyarrow skips the same prefixes when it discovers a dataset.
 IGNORED_PREFIXES = (".", "_")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
-# Only reading statements may be named by a client; a leading comment does not hide the verb.
-LEADING_COMMENTS = re.compile(r"^\s*(?:--[^\n]*(?:\n|$)\s*|/\*.*?\*/\s*)*", re.DOTALL)
-READING_VERBS = ("select", "with")
 # Formats pyarrow reads as one dataset from many files, with hive partition columns.
 DATASET_FORMATS = {DataFormat.PARQUET: "parquet", DataFormat.ARROW: "ipc"}
 
@@ -92,6 +97,22 @@ class BatchReference(BaseModel):
         default=None, description="Values bound to the query's :name parameters"
     )
     name: str | None = Field(default=None, description="Name shown in the report")
+
+    @field_validator("uri", "format", "connection", "db_schema", "table", "query", "name")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # Paths, drivers and databases stop at (or choke on) a NUL: refuse it by field name.
+        if value is not None and "\x00" in value:
+            raise ValueError("contains a NUL character (\\x00)")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _no_nul_in_params(cls, value: dict[str, ParamValue] | None) -> dict[str, ParamValue] | None:
+        for key, item in (value or {}).items():
+            if "\x00" in key or (isinstance(item, str) and "\x00" in item):
+                raise ValueError(f"parameter {key[:40]!r} contains a NUL character (\\x00)")
+        return value
 
     @model_validator(mode="after")
     def _one_location(self) -> BatchReference:
@@ -448,62 +469,122 @@ def _s3_errors(reference: BatchReference, field: str) -> Iterator[None]:
 
 
 def connection_url(reference: BatchReference, settings: Settings, field: str = "data") -> str:
-    """The SQLAlchemy URL of the reference's named connection; never from the request."""
+    """The URL datagate opens for the reference's named connection; never from the request.
+
+    SQLite files open read-only; the connection's role must be read-only unless
+    DATAGATE_SQL_ALLOW_WRITABLE_ROLE is set (see `require_read_only_role`).
+    """
     connections = configured_connections(settings)
     assert reference.connection is not None
-    if reference.connection not in connections:
+    name = reference.connection
+    if name not in connections:
         known = ", ".join(sorted(connections)) or "none (DATAGATE_CONNECTIONS is empty)"
         raise InvalidRequest(
-            f"{field}.connection: unknown connection {reference.connection!r}; configured "
-            f"connections: {known}"
+            f"{field}.connection: unknown connection {name!r}; configured connections: {known}"
         )
-    return connections[reference.connection]
+    url = read_only_url(connections[name], name, field)
+    require_read_only_role(name, url, settings, field)
+    return url
 
 
-def engine_options(url: str, timeout_s: float) -> dict[str, Any]:
-    """`create_engine` keyword arguments that make PostgreSQL sessions read-only and bounded.
+# --- the connections' roles --------------------------------------------------------------------
 
-    Plain values only: Great Expectations keeps them in its data source configuration.
+# Each process asks once per connection (at start-up in the API process, at first use in a
+# worker); a check that could not reach the database is not kept, so it is asked again.
+_ROLE_CHECKS: dict[tuple[str, str], RoleCheck] = {}
+_UNCHECKED: dict[str, str] = {}
+ALLOW_WRITABLE = "DATAGATE_SQL_ALLOW_WRITABLE_ROLE"
+
+
+class ConnectionRefused(RuntimeError):
+    """A configured connection's role can do more than read, and the override is not set."""
+
+
+def role_check(name: str, url: str) -> RoleCheck:
+    """The connection's role, checked once per process (UpstreamError if unreachable)."""
+    key = (name, url)
+    if key not in _ROLE_CHECKS:
+        _ROLE_CHECKS[key] = inspect_role(name, url)
+        _UNCHECKED.pop(name, None)
+    return _ROLE_CHECKS[key]
+
+
+def require_read_only_role(name: str, url: str, settings: Settings, field: str = "data") -> None:
+    """Forbidden when the role can write or administer and the override is off."""
+    try:
+        check = role_check(name, url)
+    except UpstreamError as exc:
+        raise UpstreamError(f"{field}: {exc.message}") from exc
+    if check.powers and not settings.sql_allow_writable_role:
+        raise Forbidden(
+            f"{field}.connection: connection {name!r} is refused: {check.describe()}; the "
+            f"operator must give datagate a read-only role or set {ALLOW_WRITABLE}=true"
+        )
+
+
+def check_connections_at_start(settings: Settings) -> None:
+    """Check every configured connection's role; raise ConnectionRefused if one can write.
+
+    Each problem is logged at ERROR with the connection's name. A connection that cannot be
+    reached (or a missing SQLite file) does not stop the start: it is checked on first use.
     """
-    if make_url(url).get_backend_name() != "postgresql":
-        return {}
-    options = (
-        f"-c statement_timeout={max(int(timeout_s * 1000), 1)} -c default_transaction_read_only=on"
-    )
-    return {"connect_args": {"options": options, "connect_timeout": max(int(timeout_s), 2)}}
+    refused: list[str] = []
+    for name, configured in configured_connections(settings).items():
+        try:
+            url = read_only_url(configured, name, None)
+            check = role_check(name, url)
+        except DatagateError as exc:
+            _UNCHECKED[name] = "unreachable at start-up (the log says why)"
+            log.error("SQL connection %s not checked at start: %s", name, exc.message)
+            continue
+        if not check.powers:
+            log.info("SQL connection %s: %s", name, check.describe())
+        elif settings.sql_allow_writable_role:
+            log.error(
+                "SQL connection %s: %s; used anyway because %s=true",
+                name,
+                check.describe(),
+                ALLOW_WRITABLE,
+            )
+        else:
+            log.error("SQL connection %s refused: %s", name, check.describe())
+            refused.append(f"{name} ({check.describe()})")
+    if refused:
+        raise ConnectionRefused(
+            f"SQL connection(s) refused: {'; '.join(refused)}. Give datagate a read-only role "
+            f"(docs/references.md) or set {ALLOW_WRITABLE}=true to start anyway"
+        )
 
 
-def guard_engine(engine: Engine, timeout_s: float) -> Engine:
-    """On SQLite, which has no statement timeout, interrupt work running past `timeout_s`."""
-    if engine.dialect.name != "sqlite":
-        return engine
+def connection_states(settings: Settings) -> dict[str, str]:
+    """Each configured connection's state as this process knows it, for the readiness probe:
+    `read-only`, `refused: <why>`, `writable, allowed by ...: <why>`, or `not checked: <why>`.
 
-    @sa.event.listens_for(engine, "checkout")
-    def _bounded(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        deadline = time.monotonic() + timeout_s
-        # The handler runs every 10,000 SQLite instructions; non-zero interrupts the statement.
-        dbapi_connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-        dbapi_connection.execute("PRAGMA query_only = ON")
-
-    return engine
-
-
-def sql_engine(url: str, settings: Settings) -> Engine:
-    """A read-only engine for one job; NullPool, as a worker keeps no connections between jobs."""
-    timeout = settings.sql_statement_timeout_s
-    engine = sa.create_engine(url, poolclass=NullPool, **engine_options(url, timeout))
-    return guard_engine(engine, timeout)
-
-
-def check_query(query: str, field: str) -> str:
-    """The query if it is one SELECT or WITH statement, else InvalidRequest."""
-    body = LEADING_COMMENTS.sub("", query).strip().rstrip(";").rstrip()
-    verb = re.match(r"[A-Za-z]+", body)
-    if verb is None or verb.group(0).lower() not in READING_VERBS:
-        raise InvalidRequest(f"{field}.query: only SELECT or WITH statements may be run")
-    if ";" in body:
-        raise InvalidRequest(f"{field}.query: one statement only (found ';' inside the query)")
-    return body
+    /readyz answers without a key, so a state names no role, host, path or driver message:
+    those are in the ERROR log lines of `check_connections_at_start`.
+    """
+    try:
+        connections = configured_connections(settings)
+    except DatagateError:
+        return {"connections_file": "not checked: it cannot be read (the log says why)"}
+    states: dict[str, str] = {}
+    for name, configured in connections.items():
+        try:
+            url = read_only_url(configured, name, None)
+        except DatagateError as exc:
+            states[name] = f"not checked: {exc.message}"
+            continue
+        check = _ROLE_CHECKS.get((name, url))
+        powers = "; ".join(check.powers) if check else ""
+        if check is None:
+            states[name] = f"not checked: {_UNCHECKED.get(name, 'not used yet')}"
+        elif not check.powers:
+            states[name] = "read-only"
+        elif settings.sql_allow_writable_role:
+            states[name] = f"writable, allowed by {ALLOW_WRITABLE}: the role {powers}"
+        else:
+            states[name] = f"refused: the role {powers}"
+    return states
 
 
 def bound_query(reference: BatchReference, field: str = "data") -> sa.TextClause:
@@ -541,14 +622,15 @@ def _check_identifier(value: str, what: str) -> None:
 
 def _resolve_sql(reference: BatchReference, settings: Settings, field: str) -> list[str]:
     """Check the connection, then the table (with the inspector) or the query; the columns."""
-    url = connection_url(reference, settings, field)
+    # The request is checked before anything connects: a refused query never reaches a server.
     if reference.table is not None:
         _check_identifier(reference.table, f"{field}.table")
         if reference.db_schema is not None:
             _check_identifier(reference.db_schema, f"{field}.schema")
     else:
         bound_query(reference, field)
-    engine = sql_engine(url, settings)
+    url = connection_url(reference, settings, field)
+    engine = read_only_engine(url, settings.sql_statement_timeout_s)
     try:
         with sql_errors(reference, field), engine.connect() as conn:
             if reference.table is not None:
@@ -719,7 +801,7 @@ def read_sample(
             return frame
         return frame.sample(n=rows, random_state=seed).sort_index().reset_index(drop=True)
     columns = resolve_reference(ref, settings).columns
-    engine = sql_engine(connection_url(ref, settings), settings)
+    engine = read_only_engine(connection_url(ref, settings), settings.sql_statement_timeout_s)
     try:
         with sql_errors(ref), engine.connect() as conn:
             source = sql_source(ref, columns)

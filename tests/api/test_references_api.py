@@ -16,8 +16,15 @@ from httpx import AsyncClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.ingest.references import ConnectionRefused
 from app.main import create_app
-from tests.conftest import EXAMPLES, RunningApp, make_settings
+from tests.conftest import (
+    EXAMPLES,
+    RunningApp,
+    fresh_postgres_database,
+    make_settings,
+    reader_role,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -64,14 +71,31 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def pg_reader() -> Iterator[str]:
+    """A PostgreSQL database holding the penguins, and the URL of a read-only role on it."""
+    with fresh_postgres_database() as admin_url:
+        engine = sa.create_engine(admin_url)
+        with engine.begin() as conn:
+            pd.read_csv(PENGUINS).to_sql("penguins", conn, index=False)
+        engine.dispose()
+        with reader_role(admin_url) as url:
+            yield url
+
+
+@pytest.fixture(scope="module")
 def reference_app(
-    tmp_path_factory: pytest.TempPathFactory, lake: Path, s3_endpoint: str
+    tmp_path_factory: pytest.TempPathFactory, lake: Path, s3_endpoint: str, pg_reader: str
 ) -> Iterator[RunningApp]:
     # The worker processes read connections and S3 credentials from the environment they
     # inherit, as in production: set it before the app spawns them.
+    connections = {
+        "warehouse": f"sqlite:///{lake / 'warehouse.db'}",
+        "pg": pg_reader,
+        "gone": f"sqlite:///{lake / 'gone.db'}",
+    }
     environment = {
         "DATAGATE_DATA_ROOTS": str(lake),
-        "DATAGATE_CONNECTIONS": json.dumps({"warehouse": f"sqlite:///{lake / 'warehouse.db'}"}),
+        "DATAGATE_CONNECTIONS": json.dumps(connections),
         "DATAGATE_ALLOWED_BUCKETS": '["datasets"]',
         "DATAGATE_S3_ENDPOINT_URL": s3_endpoint,
         "DATAGATE_S3_KEY": "test-key",
@@ -206,7 +230,7 @@ async def test_queued_sql_reference_runs_in_the_database(client: AsyncClient) ->
         ({"uri": "ftp://host/x.csv"}, 422, "scheme 'ftp'"),
         ({"uri": "s3://other-bucket/x.csv"}, 403, "allowed buckets: datasets"),
         ({"uri": "s3://datasets/missing.csv"}, 404, "no object"),
-        ({"connection": "nope", "table": "t"}, 422, "configured connections: warehouse"),
+        ({"connection": "nope", "table": "t"}, 422, "configured connections: gone, pg, warehouse"),
         ({"connection": "warehouse", "table": "missing"}, 404, "no table 'missing'"),
         ({"connection": "warehouse", "query": "delete from penguins"}, 422, "SELECT or WITH"),
         ({"connection": "warehouse", "query": "select * from nowhere"}, 422, "data.query"),
@@ -314,3 +338,110 @@ async def test_referenced_data_and_reference_get_leakage_and_drift_checks(
     assert report["dataset"]["sampled"] is True
     assert report["reference"]["source"] == {"uri": f"file://{lake}/penguins.csv"}
     assert report["roles"]["label"] == "species"
+
+
+# --- SQL hardening: the role, the statement, the session ---------------------------------------
+
+
+async def test_readiness_names_each_sql_connection_and_its_state(client: AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    states = response.json()["sql_connections"]
+    assert states["warehouse"] == "read-only"
+    assert states["pg"] == "read-only"
+    # A missing SQLite file did not stop the start; readiness says why it is unusable.
+    assert states["gone"] == (
+        "not checked: the SQLite database file of connection 'gone' does not exist"
+    )
+
+
+async def test_table_on_a_read_only_role_is_validated(client: AsyncClient) -> None:
+    body = {"data": {"connection": "pg", "table": "penguins"}, "suite": "penguins"}
+    status, report = await post(client, body)
+    assert status == 200, report
+    assert report["dataset"]["rows"] == 344
+    # The queued path runs in a worker process, which checks the role itself on first use.
+    status, accepted = await post(client, {**body, "wait": False})
+    assert status == 202
+    state = await wait_for_job(client, accepted["status_url"])
+    assert state["status"] == "done", state
+    assert state["report"]["dataset"]["rows"] == 344
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("select pg_read_file('/etc/passwd') as line", "'pg_read_file'"),
+        ("select set_config('statement_timeout', '0', false) as s", "'set_config'"),
+        ("select pg_advisory_lock(7) as l", "'pg_advisory_lock'"),
+        ("select pg_cancel_backend(pg_backend_pid()) as c", "'pg_cancel_backend'"),
+        ("select * from penguins; delete from penguins", "one statement only"),
+    ],
+)
+async def test_query_reaching_past_the_data_answers_422_naming_the_reference(
+    client: AsyncClient, query: str, words: str
+) -> None:
+    for field in ("data", "reference"):
+        body: dict[str, Any] = {"data": {"connection": "pg", "table": "penguins"}}
+        body[field] = {"connection": "pg", "query": query}
+        response = await client.post("/v1/validations", json={**body, "suite": "penguins"})
+        assert response.status_code == 422, response.text
+        message = response.json()["error"]["message"]
+        assert message.startswith(f"{field}.query: ")
+        assert words in message
+        assert "root:" not in response.text
+
+
+async def test_missing_sqlite_file_is_not_found_and_not_created(
+    client: AsyncClient, lake: Path
+) -> None:
+    status, body = await post(client, {"data": {"connection": "gone", "table": "t"}, "suite": "x"})
+    assert status == 404, body
+    assert body["error"]["message"] == (
+        "data.connection: the SQLite database file of connection 'gone' does not exist"
+    )
+    assert not (lake / "gone.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"uri": "LAKE/penguins.csv\x00.txt"}, "data.uri"),
+        ({"uri": "s3://datasets/pen\x00guins.csv"}, "data.uri"),
+        ({"connection": "pg", "query": "select * from penguins -- \x00"}, "data.query"),
+        ({"connection": "pg", "table": "pen\x00guins"}, "data.table"),
+        ({"connection": "pg", "table": "penguins", "schema": "public\x00"}, "data.schema"),
+        ({"connection": "p\x00g", "table": "penguins"}, "data.connection"),
+        ({"uri": "LAKE/penguins.csv", "format": "csv\x00"}, "data.format"),
+        (
+            {
+                "connection": "pg",
+                "query": "select * from penguins where island = :i",
+                "params": {"i": "Dream\x00"},
+            },
+            "data.params",
+        ),
+    ],
+)
+async def test_nul_in_a_reference_field_answers_422_naming_it(
+    client: AsyncClient, lake: Path, data: dict[str, Any], field: str
+) -> None:
+    data = {k: v.replace("LAKE", str(lake)) if isinstance(v, str) else v for k, v in data.items()}
+    status, body = await post(client, {"data": data, "suite": "penguins"})
+    assert status == 422, body
+    assert body["error"]["code"] == "invalid_request"
+    assert f"{field}: " in body["error"]["message"]
+    assert "NUL" in body["error"]["message"]
+
+
+async def test_start_is_refused_for_a_superuser_connection(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    app = create_app(make_settings(tmp_path, connections={"dw": postgres_url}))
+    with pytest.raises(ConnectionRefused) as caught:
+        async with app.router.lifespan_context(app):
+            raise AssertionError("the service started with a superuser connection")
+    message = str(caught.value)
+    assert "dw (role 'postgres' is a superuser)" in message
+    assert "DATAGATE_SQL_ALLOW_WRITABLE_ROLE=true" in message
+    assert not (tmp_path / "data").exists()  # refused before anything was set up

@@ -24,6 +24,7 @@ from app.core.errors import (
 )
 from app.ingest.formats import DataFormat, read_dataframe
 from app.ingest.references import BatchReference, read_sample, resolve_reference
+from app.ingest.sql_safety import read_only_engine, read_only_url
 from tests.conftest import EXAMPLES, EXPECTATIONS, make_settings
 
 PENGUINS_BAD = EXAMPLES / "penguins_bad.csv"
@@ -56,8 +57,17 @@ def warehouse(database_url: str, penguins_bad: pd.DataFrame) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, warehouse: str) -> Settings:
-    return make_settings(tmp_path, connections={"warehouse": warehouse})
+def reader_url(request: pytest.FixtureRequest, warehouse: str) -> str:
+    """The URL datagate is configured with: on PostgreSQL a read-only role, as documented."""
+    if warehouse.startswith("sqlite"):
+        return warehouse
+    url: str = request.getfixturevalue("postgres_reader_url")
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, reader_url: str) -> Settings:
+    return make_settings(tmp_path, connections={"warehouse": reader_url})
 
 
 def ref(**fields: Any) -> BatchReference:
@@ -197,13 +207,19 @@ def test_only_one_reading_statement_is_run(settings: Settings, query: str) -> No
         resolve_reference(ref(query=query), settings)
 
 
-def test_writing_inside_a_query_is_refused(settings: Settings, database_url: str) -> None:
+def test_writing_inside_a_query_is_refused(
+    tmp_path: Path, warehouse: str, database_url: str
+) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("sequences and data-modifying WITH are PostgreSQL features")
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
         conn.execute(sa.text("create sequence ticket"))
     engine.dispose()
+    # The worst case: the operator let datagate use a role that can write (the superuser).
+    settings = make_settings(
+        tmp_path, connections={"warehouse": warehouse}, sql_allow_writable_role=True
+    )
     # The session is read-only, so even a function that writes is refused.
     with pytest.raises(Forbidden, match="read-only"):
         validate(ref(query="select nextval('ticket') as v"), settings, None)
@@ -228,12 +244,12 @@ def test_failing_query_is_a_client_error_naming_the_query(settings: Settings) ->
 
 
 def test_statement_over_the_timeout_answers_upstream_timeout(
-    tmp_path: Path, warehouse: str
+    tmp_path: Path, reader_url: str
 ) -> None:
     settings = make_settings(
-        tmp_path, connections={"warehouse": warehouse}, sql_statement_timeout_s=0.3
+        tmp_path, connections={"warehouse": reader_url}, sql_statement_timeout_s=0.3
     )
-    if warehouse.startswith("postgresql"):
+    if reader_url.startswith("postgresql"):
         slow = "select pg_sleep(5) as s"
     else:
         slow = (
@@ -256,7 +272,7 @@ def test_unreachable_database_is_an_upstream_error_without_its_password(
     with pytest.raises(UpstreamError) as caught:
         resolve_reference(ref(table="t"), settings)
     assert caught.value.status_code == 502
-    assert "connection 'warehouse'" in caught.value.message
+    assert caught.value.message.startswith("data: connection 'warehouse' failed")
     assert "s3cret-pw" not in caught.value.message
 
 
@@ -284,16 +300,174 @@ def test_small_batch_is_read_whole_instead_of_sampled(settings: Settings) -> Non
     assert sorted(frame["n"].tolist()) == list(range(2000))
 
 
-def test_table_in_a_schema(tmp_path: Path, postgres_url: str) -> None:
+def test_table_in_a_schema(tmp_path: Path, postgres_url: str, postgres_reader_url: str) -> None:
+    reader = sa.engine.make_url(postgres_reader_url).username
     engine = sa.create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(sa.text("create schema features"))
         conn.execute(sa.text("create table features.daily (x integer)"))
         conn.execute(sa.text("insert into features.daily values (1), (2), (null)"))
+        conn.execute(sa.text(f'grant usage on schema features to "{reader}"'))
+        conn.execute(sa.text(f'grant select on features.daily to "{reader}"'))
     engine.dispose()
-    settings = make_settings(tmp_path, connections={"warehouse": postgres_url})
+    settings = make_settings(tmp_path, connections={"warehouse": postgres_reader_url})
     dataset, _ = validate(ref(table="daily", schema="features"), settings, None)
     assert dataset.rows == 3
     assert dataset.columns[0].null_count == 1
     with pytest.raises(NotFound, match="schema 'public'"):
         resolve_reference(ref(table="daily", schema="public"), settings)
+
+
+# --- a query reference on a role that could do anything: the superuser --------------------------
+
+
+@pytest.fixture
+def superuser_settings(tmp_path: Path, postgres_url: str) -> Settings:
+    """The worst configuration: the superuser, let through with the override."""
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        pd.DataFrame({"n": range(10)}).to_sql("numbers", conn, index=False)
+    engine.dispose()
+    return make_settings(
+        tmp_path,
+        connections={"warehouse": postgres_url},
+        sql_allow_writable_role=True,
+        sql_statement_timeout_s=2,
+    )
+
+
+def test_the_superuser_really_can_read_server_files(postgres_url: str) -> None:
+    # What the tests below stop: this role reads /etc/passwd when asked directly.
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        assert "root:" in conn.execute(sa.text("select pg_read_file('/etc/passwd')")).scalar_one()
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("select pg_read_file('/etc/passwd') as line", "pg_read_file"),
+        ("select * from pg_catalog.pg_read_file('/etc/passwd') as line", "pg_read_file"),
+        ("select \"pg_read_file\"('/etc/passwd') as line", "pg_read_file"),
+        ("SELECT PG_READ_BINARY_FILE('/etc/passwd') AS b", "PG_READ_BINARY_FILE"),
+        ("select f from pg_ls_dir('/etc') as f", "pg_ls_dir"),
+        ("select (pg_stat_file('/etc/passwd')).size", "pg_stat_file"),
+        ("select lo_import('/etc/passwd') as o", "lo_import"),
+        ("select set_config('statement_timeout', '0', false) as s", "set_config"),
+        ("select pg_advisory_lock(42) as l", "pg_advisory_lock"),
+        ("select n from numbers where pg_try_advisory_xact_lock(n)", "pg_try_advisory_xact_lock"),
+        ("select pg_cancel_backend(pg_backend_pid()) as c", "pg_cancel_backend"),
+        ("select pg_terminate_backend(1) as t", "pg_terminate_backend"),
+        ("select pg_reload_conf() as r", "pg_reload_conf"),
+        ("select dblink('host=10.0.0.1', 'select 1') as d", "dblink"),
+        # SQL hidden in a string literal is run by these: the function itself is refused.
+        (
+            "select query_to_xml('select pg_read_file(''/etc/passwd'')', true, true, '') as x",
+            "query_to_xml",
+        ),
+        (
+            "select n from numbers where pg_catalog . pg_advisory_lock /* x */ (n) is null",
+            "pg_advisory_lock",
+        ),
+    ],
+)
+def test_query_cannot_call_server_functions_even_as_superuser(
+    superuser_settings: Settings, query: str, name: str
+) -> None:
+    reference = ref(query=query)
+    for attempt in (
+        lambda: resolve_reference(reference, superuser_settings),
+        lambda: read_sample(reference, 10, seed=1, settings=superuser_settings),
+    ):
+        with pytest.raises(InvalidRequest) as caught:
+            attempt()
+        assert caught.value.status_code == 422
+        assert caught.value.message.startswith(f"data.query: {name!r} is a server function")
+        assert "root:" not in caught.value.message
+
+
+def test_function_names_in_literals_and_comments_are_only_text(
+    superuser_settings: Settings,
+) -> None:
+    query = (
+        "select n, 'pg_read_file(''/etc/passwd'')' as a, $q$set_config($q$ as b,"
+        " e'\\' pg_sleep(9)' as c, ';' as semi from numbers /* pg_advisory_lock(1) */"
+        " -- pg_cancel_backend(1)\n where n < :k;"
+    )
+    frame = read_sample(ref(query=query, params={"k": 3}), 10, seed=1, settings=superuser_settings)
+    assert frame["n"].tolist() == [0, 1, 2]
+    assert frame["a"].iloc[0] == "pg_read_file('/etc/passwd')"
+    assert frame["c"].iloc[0] == "' pg_sleep(9)"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select 1 as a; set local statement_timeout = 0",
+        "select n from numbers) as x; delete from numbers; select * from (select 1",
+        # The E-string ends at its second quote, as the server reads it: the ';' is outside.
+        "select e'\\'' as a; delete from numbers --'",
+        "select '\\' as a; delete from numbers --'",
+    ],
+)
+def test_several_statements_are_refused_naming_the_reference(
+    superuser_settings: Settings, postgres_url: str, query: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=r"^data\.query: one statement only"):
+        resolve_reference(ref(query=query), superuser_settings)
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from numbers")).scalar_one() == 10
+    engine.dispose()
+
+
+def test_the_session_refuses_several_statements_past_the_query_check(postgres_url: str) -> None:
+    # The extended query protocol is the second line behind `check_query`.
+    engine = read_only_engine(postgres_url, 2)
+    with (
+        engine.connect() as conn,
+        pytest.raises(sa.exc.ProgrammingError, match="multiple commands"),
+    ):
+        conn.execute(sa.text("select 1; set statement_timeout = 0"))
+    engine.dispose()
+
+
+def test_every_transaction_is_read_only_and_bounded_past_the_query_check(postgres_url: str) -> None:
+    engine = read_only_engine(postgres_url, 0.5)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("show transaction_read_only")).scalar_one() == "on"
+        assert conn.execute(sa.text("show statement_timeout")).scalar_one() == "500ms"
+        with pytest.raises(sa.exc.DBAPIError, match="must be set before any query"):
+            conn.execute(sa.text("select set_config('transaction_read_only', 'off', true)"))
+    with engine.connect() as conn:
+        # Session defaults changed by one transaction do not loosen the next one.
+        conn.execute(sa.text("select set_config('default_transaction_read_only', 'off', false)"))
+        conn.execute(sa.text("select set_config('statement_timeout', '0', false)"))
+        conn.commit()
+        with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+            conn.execute(sa.text("create table escaped (a integer)"))
+        conn.rollback()
+        with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+            conn.execute(sa.text("select pg_sleep(3)"))
+    engine.dispose()
+
+
+def test_sqlite_file_is_opened_read_only_and_never_created(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("create table t (x integer)"))
+    engine.dispose()
+    # The URL alone (no PRAGMA, no guard) opens the file read-only.
+    opened = sa.create_engine(read_only_url(f"sqlite:///{path}", "w"))
+    with opened.connect() as conn, pytest.raises(sa.exc.OperationalError, match="readonly"):
+        conn.execute(sa.text("insert into t values (1)"))
+    opened.dispose()
+    missing = tmp_path / "missing.db"
+    settings = make_settings(tmp_path, connections={"warehouse": f"sqlite:///{missing}"})
+    with pytest.raises(NotFound) as caught:
+        resolve_reference(ref(table="t"), settings)
+    assert caught.value.status_code == 404
+    assert "connection 'warehouse' does not exist" in caught.value.message
+    assert not missing.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from pydantic import ValidationError
 
 from app.core.config import Settings
@@ -24,7 +26,10 @@ from app.core.errors import (
 )
 from app.ingest.references import (
     BatchReference,
+    ConnectionRefused,
+    check_connections_at_start,
     configured_connections,
+    connection_states,
     read_reference,
     read_sample,
     resolve_reference,
@@ -399,3 +404,91 @@ def test_reading_never_needs_the_aws_environment(
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
     assert len(read(ref(uri="s3://datasets/daily/day.csv"), s3_settings)) == 3
+
+
+# --- the SQL connections' roles, at start-up and at first use (the local PostgreSQL) -------------
+
+
+def _grant(database_url: str, *statements: str) -> None:
+    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    engine.dispose()
+
+
+def test_superuser_connection_is_refused_at_first_use_naming_why(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    settings = make_settings(tmp_path, connections={"dw": postgres_url})
+    _grant(postgres_url, "create table t (x integer)")
+    with pytest.raises(Forbidden) as caught:
+        resolve_reference(ref(connection="dw", table="t"), settings)
+    assert caught.value.status_code == 403
+    assert caught.value.message.startswith(
+        "data.connection: connection 'dw' is refused: role 'postgres' is a superuser"
+    )
+    assert "DATAGATE_SQL_ALLOW_WRITABLE_ROLE=true" in caught.value.message
+    # /readyz is open without a key: it says why, but names no role.
+    assert connection_states(settings) == {"dw": "refused: the role is a superuser"}
+
+
+def test_start_up_refuses_a_role_that_can_write_one_table(
+    tmp_path: Path, postgres_url: str, postgres_reader_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = sa.engine.make_url(postgres_reader_url).username
+    _grant(postgres_url, "create table t (x integer)", f'grant insert on t to "{reader}"')
+    settings = make_settings(tmp_path, connections={"dw": postgres_reader_url})
+    with (
+        caplog.at_level(logging.ERROR, logger="datagate"),
+        pytest.raises(ConnectionRefused) as caught,
+    ):
+        check_connections_at_start(settings)
+    assert f"dw (role '{reader}' can write to 1 table(s))" in str(caught.value)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        f"SQL connection dw refused: role '{reader}' can write to 1 table(s)"
+    ]
+
+
+def test_start_up_passes_a_read_only_role_and_it_reads(
+    tmp_path: Path, postgres_url: str, postgres_reader_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _grant(postgres_url, "create table t (x integer)", "insert into t values (1)")
+    settings = make_settings(tmp_path, connections={"dw": postgres_reader_url})
+    with caplog.at_level(logging.INFO, logger="datagate"):
+        check_connections_at_start(settings)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert connection_states(settings) == {"dw": "read-only"}
+    assert resolve_reference(ref(connection="dw", table="t"), settings).columns == ["x"]
+
+
+def test_override_starts_a_writable_role_with_an_error_logged(
+    tmp_path: Path, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(
+        tmp_path, connections={"dw": postgres_url}, sql_allow_writable_role=True
+    )
+    with caplog.at_level(logging.ERROR, logger="datagate"):
+        check_connections_at_start(settings)
+    assert [r.getMessage() for r in caplog.records] == [
+        "SQL connection dw: role 'postgres' is a superuser; used anyway because "
+        "DATAGATE_SQL_ALLOW_WRITABLE_ROLE=true"
+    ]
+    assert connection_states(settings)["dw"].startswith("writable, allowed by")
+
+
+def test_unreachable_connection_does_not_stop_the_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql+psycopg://nobody:s3cret-pw@127.0.0.1:{port}/none"
+    settings = make_settings(tmp_path, connections={"dw": url})
+    with caplog.at_level(logging.ERROR, logger="datagate"):
+        check_connections_at_start(settings)
+    assert connection_states(settings) == {
+        "dw": "not checked: unreachable at start-up (the log says why)"
+    }
+    assert "SQL connection dw not checked at start: connection 'dw' failed" in caplog.text
+    assert "s3cret-pw" not in caplog.text
