@@ -509,7 +509,7 @@ def _batches(
 
 
 def _timed_out(expectation: dict[str, Any], budget: float, together: int) -> CheckResult:
-    row = _error_row(expectation)
+    row = error_row(expectation)
     if together == 1:
         row.details["error"] = f"took longer than {budget:g} s and was stopped"
         if matches_user_patterns(expectation):
@@ -615,7 +615,7 @@ def _check_result(
 ) -> CheckResult:
     kwargs: dict[str, Any] = expectation["kwargs"]
     severity = cast(Severity, expectation.get("severity", "critical"))
-    row = _error_row(expectation)
+    row = error_row(expectation)
     if result is None:
         row.details["error"] = "Great Expectations returned no result for this expectation"
         return row
@@ -641,12 +641,13 @@ def _check_result(
     return row
 
 
-def _error_row(expectation: dict[str, Any]) -> CheckResult:
-    """The report row of an expectation before (or instead of) its result: outcome "error"."""
+def error_row(expectation: dict[str, Any], message: str | None = None) -> CheckResult:
+    """The report row of an expectation before (or instead of) its result: outcome "error",
+    with `message` as `details.error` when given."""
     kind: str = expectation["type"]
     severity = cast(Severity, expectation.get("severity", "critical"))
     kwargs: dict[str, Any] = expectation["kwargs"]
-    return CheckResult(
+    row = CheckResult(
         source="great_expectations",
         category=category_for(kind),
         name=kind,
@@ -657,6 +658,9 @@ def _error_row(expectation: dict[str, Any]) -> CheckResult:
         expected=json_safe({k: v for k, v in kwargs.items() if k != "batch_id"}),
         details=json_safe(dict(expectation.get("meta") or {})),
     )
+    if message is not None:
+        row.details["error"] = message
+    return row
 
 
 def _column_of(kwargs: dict[str, Any]) -> str | None:
