@@ -22,6 +22,7 @@ from app.api.deps import ReadAccess
 from app.api.routes import health, login, pages, reports, suites, validations
 from app.checks.expectations import SUITE_CHECK_SECONDS, SuiteRegistry, suite_problems
 from app.checks.service import ValidationService
+from app.checks.suite_safety import suite_limits
 from app.checks.suite_store import SuiteCatalog, SuiteStore
 from app.checks.workers import WorkerPool
 from app.core.body_timeout import BodyTimeoutMiddleware
@@ -144,7 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.warm_up()
         # The API process reads suites without Great Expectations (it would cost it 150 MiB
         # for this alone); a worker checks their expectations.
-        registry = SuiteRegistry.from_directory(settings.expectations_dir, check=False)
+        registry = SuiteRegistry.from_directory(
+            settings.expectations_dir, check=False, limits=suite_limits(settings)
+        )
         # --- tooling: suites PUT through the API live in the database, beside the files ---
         registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
         # --- end tooling ---

@@ -25,6 +25,14 @@ import numpy as np
 import pandas as pd
 
 from app.checks.deepchecks_engine import resolve_config
+from app.checks.suite_safety import (
+    CheckTimeout,
+    SuiteLimits,
+    data_problem,
+    matches_user_patterns,
+    size_problem,
+    time_budget,
+)
 from app.core.errors import InvalidRequest, SuiteInvalid, SuiteNotFound
 from app.ingest.formats import LARGE_TABLE_CELLS
 from app.reports.model import CheckResult, Severity, outcome_for
@@ -135,7 +143,12 @@ def canonical_json(value: Any) -> str:
 
 
 def parse_suite(
-    name: str, text: str | bytes, origin: SuiteOrigin, *, check: bool = True
+    name: str,
+    text: str | bytes,
+    origin: SuiteOrigin,
+    *,
+    check: bool = True,
+    limits: SuiteLimits | None = None,
 ) -> LoadedSuite:
     """Parse and check a suite's JSON; raise SuiteInvalid naming what is wrong and where.
 
@@ -143,14 +156,19 @@ def parse_suite(
     is replaced, so that the name a client asks for is the one in the report.
 
     With `check=False` only the JSON's shape is checked, without importing Great Expectations:
-    the API process parses suites that way and has a worker run `check_expectations`.
+    the API process parses suites that way and has a worker run `check_expectations`. Either
+    way the suite must be data within `limits` (see app/checks/suite_safety.py).
     """
     check_suite_name(name)
+    limits = limits or SuiteLimits()
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise SuiteInvalid(f'suite "{name}": not UTF-8 text ({exc.reason})') from exc
+    too_large = size_problem(text, limits)
+    if too_large:
+        raise SuiteInvalid(f'suite "{name}": {too_large}')
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -164,6 +182,11 @@ def parse_suite(
     expectations = raw.get("expectations")
     if not isinstance(expectations, list):
         raise SuiteInvalid(f'suite "{name}": "expectations" must be a list of expectations')
+    if len(expectations) > limits.max_expectations:
+        raise SuiteInvalid(
+            f'suite "{name}": {len(expectations)} expectations is over the limit of '
+            f"{limits.max_expectations} per suite (DATAGATE_MAX_SUITE_EXPECTATIONS)"
+        )
     meta = raw.get("meta", {})
     if meta is None:
         meta = {}
@@ -206,12 +229,22 @@ def _check_shape(suite: str, index: int, expectation: Any) -> None:
     severity = expectation.get("severity", "critical")
     if severity not in SEVERITIES:
         raise SuiteInvalid(f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    _check_data(where, expectation)
+
+
+def _check_data(where: str, expectation: dict[str, Any]) -> None:
+    # Suites are data: a field that would reach an evaluator (pandas query, free SQL, suite
+    # parameter arithmetic) or a pattern `re` cannot compile is refused wherever a suite is read.
+    problem = data_problem(expectation)
+    if problem:
+        raise SuiteInvalid(f"{where}: {problem}")
 
 
 def check_expectations(suite: LoadedSuite) -> None:
     """Raise SuiteInvalid naming the first expectation Great Expectations cannot build: an
     unknown type, a missing, misspelt or out-of-range argument. Imports Great Expectations."""
     for index, expectation in enumerate(suite.definition["expectations"]):
+        _check_shape(suite.name, index, expectation)
         _check_expectation(suite.name, index, expectation)
 
 
@@ -286,27 +319,37 @@ def _first_line(message: str) -> str:
 class SuiteRegistry:
     """The suites the service knows: loaded from a folder, plus any added through the API."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: SuiteLimits | None = None) -> None:
+        self.limits = limits or SuiteLimits()
         self._suites: dict[str, LoadedSuite] = {}
         self.errors: dict[str, str] = {}
         # sha256 of the suite versions whose expectations Great Expectations has accepted.
         self._checked: set[str] = set()
 
     @classmethod
-    def from_directory(cls, folder: Path, *, check: bool = True) -> SuiteRegistry:
+    def from_directory(
+        cls, folder: Path, *, check: bool = True, limits: SuiteLimits | None = None
+    ) -> SuiteRegistry:
         """Load every `*.json` in `folder`; a broken file is recorded in `errors`, not raised.
 
         `check=False` leaves the expectations' Great Expectations check to the caller (see
         `parse_suite`), who reports what it finds with `mark_broken`.
         """
-        registry = cls()
+        registry = cls(limits)
         if not folder.is_dir():
             log.error("expectations folder %s does not exist: no suites loaded", folder)
             return registry
         for path in sorted(folder.glob("*.json")):
             name = path.stem
             try:
-                suite = parse_suite(name, path.read_bytes(), "file", check=check)
+                size = path.stat().st_size
+                if size > registry.limits.max_bytes:
+                    raise SuiteInvalid(
+                        f'suite "{name}": {size} bytes is over the limit of '
+                        f"{registry.limits.max_bytes} bytes per suite"
+                    )
+                text = path.read_bytes()
+                suite = parse_suite(name, text, "file", check=check, limits=registry.limits)
             except (SuiteInvalid, InvalidRequest) as exc:
                 registry.errors[name] = exc.message
                 log.error("suite file %s not loaded: %s", path, exc.message)
@@ -403,7 +446,12 @@ def _expectation_id(index: int) -> str:
 
 
 def run_suite(
-    df: pd.DataFrame, suite: LoadedSuite, *, sample_values: int, narrow: bool | None = None
+    df: pd.DataFrame,
+    suite: LoadedSuite,
+    *,
+    sample_values: int,
+    narrow: bool | None = None,
+    check_timeout_s: float | None = None,
 ) -> list[CheckResult]:
     """Validate `df` against `suite`: one CheckResult per expectation, in the suite's order.
 
@@ -417,6 +465,11 @@ def run_suite(
     column once per expectation: at 1M rows x 20 columns that was 0.09 s and 100 MiB each.
     Each batch costs GE about 8 ms, so a frame under LARGE_TABLE_CELLS values (where the copies
     cost less than that) is validated as one batch; `narrow` overrides the choice.
+
+    With `check_timeout_s`, each GE call may take that long per expectation in it; one over
+    its budget is stopped and its expectations become "error" rows while the rest still run.
+    An expectation that matches user patterns (a regex can backtrack for ever) gets a call,
+    and so a budget, of its own.
     """
     frame = _without_arrow_dtypes(df)
     columns = {str(column) for column in df.columns}
@@ -424,29 +477,52 @@ def run_suite(
     expectations: list[dict[str, Any]] = suite.definition["expectations"]
     if narrow is None:
         narrow = frame.size >= LARGE_TABLE_CELLS
-    if narrow:
-        groups = _column_groups(expectations, columns)
-    else:
-        groups = {None: list(range(len(expectations)))}
     rows: dict[int, CheckResult] = {}
-    for group, indexes in groups.items():
+    for group, indexes in _batches(expectations, columns, narrow=narrow):
         data = frame if group is None else frame[[labels[column] for column in group]]
-        batch = _batch_definition().get_batch(batch_parameters={"dataframe": data})
-        checks = validate_batch(
-            batch, suite, columns=columns, sample_values=sample_values, only=indexes
-        )
+        budget = check_timeout_s * len(indexes) if check_timeout_s else None
+        try:
+            with time_budget(budget):
+                batch = _batch_definition().get_batch(batch_parameters={"dataframe": data})
+                checks = validate_batch(
+                    batch, suite, columns=columns, sample_values=sample_values, only=indexes
+                )
+        except CheckTimeout:
+            assert budget is not None
+            log.warning("suite %s: expectations %s ran over %g s", suite.name, indexes, budget)
+            checks = [_timed_out(expectations[index], budget, len(indexes)) for index in indexes]
         rows.update(zip(indexes, checks, strict=True))
     return [rows[index] for index in range(len(expectations))]
 
 
-def _column_groups(
-    expectations: Sequence[dict[str, Any]], columns: set[str]
-) -> dict[tuple[str, ...] | None, list[int]]:
-    """Suite positions grouped by the columns their expectation reads; None: the whole frame."""
-    groups: dict[tuple[str, ...] | None, list[int]] = {}
+def _batches(
+    expectations: Sequence[dict[str, Any]], columns: set[str], *, narrow: bool
+) -> list[tuple[tuple[str, ...] | None, list[int]]]:
+    """Suite positions grouped into GE calls: by the columns their expectation reads when
+    `narrow` (None: the whole frame), and one call of its own per pattern-matching one."""
+    groups: dict[tuple[tuple[str, ...] | None, int | None], list[int]] = {}
     for index, expectation in enumerate(expectations):
-        groups.setdefault(_narrow_columns(expectation, columns), []).append(index)
-    return groups
+        group = _narrow_columns(expectation, columns) if narrow else None
+        alone = index if matches_user_patterns(expectation) else None
+        groups.setdefault((group, alone), []).append(index)
+    return [(group, indexes) for (group, _alone), indexes in groups.items()]
+
+
+def _timed_out(expectation: dict[str, Any], budget: float, together: int) -> CheckResult:
+    row = error_row(expectation)
+    if together == 1:
+        row.details["error"] = f"took longer than {budget:g} s and was stopped"
+        if matches_user_patterns(expectation):
+            row.details["error"] += (
+                "; the regular expression may be catastrophic (nested repetition such as "
+                "(a+)+ backtracks exponentially)"
+            )
+    else:
+        row.details["error"] = (
+            f"the {together} expectations checked together with this one took longer than "
+            f"{budget:g} s and were stopped"
+        )
+    return row
 
 
 def _narrow_columns(expectation: dict[str, Any], columns: set[str]) -> tuple[str, ...] | None:
@@ -469,6 +545,10 @@ def _gx_suite(suite: LoadedSuite, indexes: Sequence[int]) -> Any:
     import great_expectations as gx
 
     every = suite.definition["expectations"]
+    for index in indexes:
+        # Checked again right before Great Expectations sees it: a job read back from the
+        # queue holds the suite as it was stored, whichever process wrote it.
+        _check_shape(suite.name, index, every[index])
     expectations = [{**every[index], "id": _expectation_id(index)} for index in indexes]
     gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
     if len(gx_suite.expectations) != len(expectations):
@@ -533,20 +613,9 @@ def _check_result(
     *,
     sample_values: int,
 ) -> CheckResult:
-    kind: str = expectation["type"]
-    severity = cast(Severity, expectation.get("severity", "critical"))
     kwargs: dict[str, Any] = expectation["kwargs"]
-    row = CheckResult(
-        source="great_expectations",
-        category=category_for(kind),
-        name=kind,
-        column=_column_of(kwargs),
-        success=False,
-        outcome="error",
-        severity=severity,
-        expected=json_safe({k: v for k, v in kwargs.items() if k != "batch_id"}),
-        details=json_safe(dict(expectation.get("meta") or {})),
-    )
+    severity = cast(Severity, expectation.get("severity", "critical"))
+    row = error_row(expectation)
     if result is None:
         row.details["error"] = "Great Expectations returned no result for this expectation"
         return row
@@ -569,6 +638,28 @@ def _check_result(
         row.details["missing_columns"] = absent
     else:
         row.details["error"] = error
+    return row
+
+
+def error_row(expectation: dict[str, Any], message: str | None = None) -> CheckResult:
+    """The report row of an expectation before (or instead of) its result: outcome "error",
+    with `message` as `details.error` when given."""
+    kind: str = expectation["type"]
+    severity = cast(Severity, expectation.get("severity", "critical"))
+    kwargs: dict[str, Any] = expectation["kwargs"]
+    row = CheckResult(
+        source="great_expectations",
+        category=category_for(kind),
+        name=kind,
+        column=_column_of(kwargs),
+        success=False,
+        outcome="error",
+        severity=severity,
+        expected=json_safe({k: v for k, v in kwargs.items() if k != "batch_id"}),
+        details=json_safe(dict(expectation.get("meta") or {})),
+    )
+    if message is not None:
+        row.details["error"] = message
     return row
 
 

@@ -54,6 +54,8 @@ class ValidationJob(BaseModel):
     max_rows: int
     sample_values: int = 20
     artifacts_dir: Path | None = None
+    # Seconds one expectation may run (Settings.check_timeout_s); None: no budget.
+    check_timeout_s: float | None = None
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -74,7 +76,16 @@ def run_validation(job: ValidationJob) -> Report:
         dataset, checks = _validate_sql(job)
     else:
         frame, dataset = _read(job.data, job.max_rows)
-        checks = run_suite(frame, job.suite, sample_values=job.sample_values) if job.suite else []
+        checks = (
+            run_suite(
+                frame,
+                job.suite,
+                sample_values=job.sample_values,
+                check_timeout_s=job.check_timeout_s,
+            )
+            if job.suite
+            else []
+        )
     suite_info = None
     if job.suite is not None:
         suite_info = SuiteInfo(

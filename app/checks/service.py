@@ -82,6 +82,7 @@ class ValidationService:
             max_rows=self.settings.max_rows,
             sample_values=self.settings.sample_values,
             artifacts_dir=self.settings.artifacts_dir,
+            check_timeout_s=self.settings.check_timeout_s,
         )
 
     async def check_suite(self, suite: LoadedSuite | None) -> None:

@@ -1,5 +1,8 @@
 """Great Expectations on a SQL batch: the suite runs inside the database (GE's SQL data source),
 so ranges and nulls of a large table are checked without pulling it into memory.
+
+A suite's own SQL (`unexpected_rows_expectation`) runs only on connections the operator names in
+`suite_sql_connections`, one statement at a time, inside a read-only transaction.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.checks.expectations import LoadedSuite, gx_context, validate_batch
+from app.checks.expectations import LoadedSuite, error_row, gx_context, validate_batch
+from app.checks.suite_safety import has_free_sql
 from app.core.config import Settings
 from app.core.errors import UpstreamError, UpstreamTimeout
 from app.ingest.references import (
@@ -97,6 +101,11 @@ def _run_in_database(
     sample_values: int,
 ) -> list[CheckResult]:
     reference = resolved.reference
+    expectations = suite.definition["expectations"]
+    free_sql = {index for index, e in enumerate(expectations) if has_free_sql(e)}
+    refusal = suite_sql_refusal(reference.connection, url, settings) if free_sql else None
+    refused = free_sql if refusal else set()
+    run = [index for index in range(len(expectations)) if index not in refused]
     context = gx_context()
     name = f"sql-{uuid.uuid4().hex}"
     timeout = settings.sql_statement_timeout_s
@@ -105,16 +114,26 @@ def _run_in_database(
         "postgresql": context.data_sources.add_postgres,
         "sqlite": context.data_sources.add_sqlite,
     }.get(backend, context.data_sources.add_sql)
+    options = engine_options(url, timeout)
+    if free_sql and not refused and backend == "postgresql":
+        # psycopg prepares every statement: a prepared statement is parsed as exactly one
+        # statement by the server, so "...; COMMIT; BEGIN READ WRITE; ..." is an error instead
+        # of a way out of the read-only transaction (the simple protocol runs them all).
+        connect_args = {**options.get("connect_args", {}), "prepare_threshold": 0}
+        options = {**options, "connect_args": connect_args}
     try:
-        source = add(name, connection_string=url, kwargs=engine_options(url, timeout))
+        source = add(name, connection_string=url, kwargs=options)
     except Exception as exc:  # GE wraps every connection failure in its own error types
         raise UpstreamError(f"connection {reference.connection!r} failed: {_cause(exc)}") from exc
     try:
-        guard_engine(source.get_execution_engine().engine, timeout)
+        engine = source.get_execution_engine().engine
+        guard_engine(engine, timeout)
+        if free_sql and not refused:
+            read_only_transactions(engine)
         asset = _asset(source, reference)
         batch = asset.add_batch_definition_whole_table("whole").get_batch()
         checks = validate_batch(
-            batch, suite, columns=set(resolved.columns), sample_values=sample_values
+            batch, suite, columns=set(resolved.columns), sample_values=sample_values, only=run
         )
     finally:
         source.get_execution_engine().engine.dispose()
@@ -128,7 +147,50 @@ def _run_in_database(
                 f"data: the statement on connection {reference.connection!r} ran over the "
                 "statement timeout"
             )
-    return checks
+    rows = dict(zip(run, checks, strict=True))
+    for index in refused:
+        rows[index] = error_row(expectations[index], refusal)
+    return [rows[index] for index in range(len(expectations))]
+
+
+def suite_sql_refusal(connection: str | None, url: str, settings: Settings) -> str | None:
+    """Why a suite's own SQL may not run on this connection, or None when it may."""
+    if connection not in settings.suite_sql_connections:
+        return (
+            f"suites may not run their own SQL on connection {connection!r}: the operator "
+            "allows it per connection with DATAGATE_SUITE_SQL_CONNECTIONS"
+        )
+    parsed = sa.engine.make_url(url)
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "postgresql" and driver != "psycopg":
+        return (
+            f"suite SQL on connection {connection!r} needs the postgresql+psycopg driver "
+            f"(got {driver}), which the service makes run one statement at a time"
+        )
+    if backend not in ("postgresql", "sqlite"):
+        return f"suite SQL runs only on PostgreSQL and SQLite connections, not {backend}"
+    return None
+
+
+def read_only_transactions(engine: sa.Engine) -> sa.Engine:
+    """Start every PostgreSQL transaction of `engine` READ ONLY, whatever the session's
+    default: a suite's statement could have turned default_transaction_read_only off."""
+    if engine.dialect.name != "postgresql":
+        # SQLite: guard_engine sets query_only on every connection, and the sqlite3 module runs
+        # one statement per call.
+        return engine
+
+    @sa.event.listens_for(engine, "begin")
+    def _read_only(conn: sa.Connection) -> None:
+        # The DBAPI connection itself, so that SQLAlchemy does not begin again; psycopg sends
+        # BEGIN first, so this is the transaction's first statement, as PostgreSQL requires.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute("SET TRANSACTION READ ONLY")
+        finally:
+            cursor.close()
+
+    return engine
 
 
 def _asset(source: Any, reference: BatchReference) -> Any:

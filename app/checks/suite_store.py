@@ -97,7 +97,7 @@ class SuiteCatalog(SuiteRegistry):
     """The registry the service runs with: read-only file suites plus API suites from the DB."""
 
     def __init__(self, files: SuiteRegistry, store: SuiteStore) -> None:
-        super().__init__()
+        super().__init__(files.limits)
         self.store = store
         for suite in files.list():
             super().add(suite)
@@ -196,7 +196,9 @@ class SuiteCatalog(SuiteRegistry):
         try:
             # The shape only: the replica that stored it had a worker check its expectations,
             # and a worker checks them again before it runs them.
-            suite = parse_suite(stored.name, stored.definition, "api", check=False)
+            suite = parse_suite(
+                stored.name, stored.definition, "api", check=False, limits=self.limits
+            )
         except SuiteInvalid as exc:
             # A stored suite that no longer parses (say, after an engine upgrade) is listed
             # as broken, like a broken file, instead of stopping the service.

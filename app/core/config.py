@@ -133,7 +133,22 @@ class Settings(BaseSettings):
         default=100_000, ge=1, description="Rows of a SQL batch sampled for deepchecks."
     )
 
-    @field_validator("data_roots", "allowed_buckets", mode="before")
+    # Suites are data: how large one may be, how long one check may run, where suite SQL runs
+    max_suite_expectations: int = Field(
+        default=1_000, ge=1, description="Most expectations one suite may hold (more: 422)."
+    )
+    check_timeout_s: float = Field(
+        default=30,
+        gt=0,
+        description="One expectation (or one regex check) running longer becomes an error row.",
+    )
+    suite_sql_connections: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Connections on which suites may run their own SQL "
+        "(`unexpected_rows_expectation`), read-only and one statement. Empty: none.",
+    )
+
+    @field_validator("data_roots", "allowed_buckets", "suite_sql_connections", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         # The docker stack writes a JSON list; people write "a,b": accept both.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from httpx import AsyncClient
 
-from app.checks.expectations import parse_suite
+from app.checks.expectations import LoadedSuite, parse_suite
 from app.checks.suite_store import SuiteStore
 from app.core.db import make_engine, make_sessionmaker
 from tests.conftest import EXAMPLES, RunningApp
@@ -233,3 +234,138 @@ async def test_a_refused_put_leaves_the_stored_version_of_the_suite_working(
     assert report["suite"]["expectations"] == 2
     broken = [b["name"] for b in (await client.get("/v1/suites")).json()["broken"]]
     assert name not in broken
+
+
+async def test_put_of_a_row_condition_that_runs_a_command_is_refused_and_never_runs(
+    client: AsyncClient, tmp_path: Path
+) -> None:
+    marker = tmp_path / "id_output"
+    kwargs = {
+        "column": "species",
+        "row_condition": f'@pd.compat.os.system("id > {marker}")',
+        "condition_parser": "pandas",
+    }
+    suite = {"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": kwargs}]}
+    name = unique_name("evil")
+
+    response = await client.put(f"/v1/suites/{name}", json=suite)
+
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert message.startswith(
+        f'suite "{name}": expectations[0] (expect_column_values_to_not_be_null): '
+        "kwargs.condition_parser 'pandas' is not accepted"
+    )
+    # Nothing was stored, so no validation can run it either.
+    refused = await client.post(
+        "/v1/validations",
+        files={"data": ("data.csv", (EXAMPLES / "penguins.csv").read_bytes())},
+        data={"suite": name},
+    )
+    assert refused.status_code == 404
+    assert not marker.exists()
+
+
+async def test_a_stored_suite_with_a_command_condition_is_refused_before_it_runs(
+    client: AsyncClient, running_app: RunningApp, tmp_path: Path
+) -> None:
+    # Stored by an older release, which did not check conditions: the catalog reads it as data
+    # and refuses it; it is listed broken and the command never runs.
+    marker = tmp_path / "pwned"
+    condition = {"row_condition": f"@pd.compat.os.system('touch {marker}')"}
+    expectation = {
+        "type": "expect_column_values_to_not_be_null",
+        "kwargs": {"column": "species", **condition},
+    }
+    name = unique_name("stored-evil")
+    definition = {"name": name, "expectations": [expectation], "meta": {}}
+    engine = make_engine(running_app.app.state.settings.db_url)
+    try:
+        SuiteStore(make_sessionmaker(engine)).save(
+            LoadedSuite(name, definition, "e" * 64, "api", 1)
+        )
+    finally:
+        engine.dispose()
+
+    response = await client.post(
+        "/v1/validations",
+        files={"data": ("data.csv", (EXAMPLES / "penguins.csv").read_bytes())},
+        data={"suite": name},
+    )
+
+    assert response.status_code == 422, response.text
+    assert "kwargs.row_condition" in response.json()["error"]["message"]
+    broken = {b["name"]: b["error"] for b in (await client.get("/v1/suites")).json()["broken"]}
+    assert "evaluated by pandas" in broken[name]
+    assert not marker.exists()
+
+
+async def test_put_of_a_suite_nested_900_levels_is_a_422_naming_the_limit(
+    client: AsyncClient,
+) -> None:
+    meta = '{"a": ' * 900 + "1" + "}" * 900
+    body = '{"expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "species"}, '
+    body += f'"meta": {meta}}}]}}'
+
+    response = await client.put(
+        f"/v1/suites/{unique_name()}", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert "nested deeper than the limit of 32 levels" in response.json()["error"]["message"]
+    # The service still answers.
+    assert (await client.get("/v1/suites")).status_code == 200
+
+
+async def test_put_of_ten_thousand_expectations_is_a_422_naming_the_limit(
+    client: AsyncClient,
+) -> None:
+    expectations = [
+        {"type": "expect_column_to_exist", "kwargs": {"column": f"c{i}"}} for i in range(10_000)
+    ]
+    response = await client.put(f"/v1/suites/{unique_name()}", json={"expectations": expectations})
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert "10000 expectations is over the limit of 1000 per suite" in message
+    assert "DATAGATE_MAX_SUITE_EXPECTATIONS" in message
+
+
+async def test_put_of_suite_sql_is_refused_when_no_connection_allows_it(
+    client: AsyncClient,
+) -> None:
+    query = "SELECT * FROM {batch} WHERE species IS NULL"
+    suite = {
+        "expectations": [
+            {"type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": query}}
+        ]
+    }
+    name = unique_name()
+    response = await client.put(f"/v1/suites/{name}", json=suite)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == (
+        f'suite "{name}": expectations[0] (unexpected_rows_expectation) runs its own SQL, which '
+        "no connection allows (DATAGATE_SUITE_SQL_CONNECTIONS is empty)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ("SELECT 1; COMMIT; CREATE TABLE t (x int)", "one statement only"),
+        ("DELETE FROM {batch}", "only a SELECT"),
+        ("SELECT '{batch.__init__.__globals__}'", "the only placeholder is {batch}"),
+    ],
+)
+async def test_put_of_suite_sql_that_is_not_one_select_is_refused(
+    client: AsyncClient, query: str, problem: str
+) -> None:
+    suite = {
+        "expectations": [
+            {"type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": query}}
+        ]
+    }
+    response = await client.put(f"/v1/suites/{unique_name()}", json=suite)
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert "expectations[0] (unexpected_rows_expectation): kwargs.unexpected_rows_query" in message
+    assert problem in message

@@ -20,8 +20,9 @@ from app.checks.expectations import (
     check_suite_name,
     parse_suite,
 )
+from app.checks.suite_safety import has_free_sql, suite_limits
 from app.checks.suite_store import SuiteCatalog, infer_suite_from_file
-from app.core.errors import InvalidRequest, PayloadTooLarge, UnsupportedFormat
+from app.core.errors import InvalidRequest, PayloadTooLarge, SuiteInvalid, UnsupportedFormat
 from app.ingest.formats import detect_format
 from app.ingest.upload import receive_form
 
@@ -30,8 +31,6 @@ router = APIRouter(prefix="/v1/suites", tags=["suites"])
 # The same rule the registry applies, declared so that the OpenAPI schema states it.
 SuiteName = Annotated[str, PathParam(pattern=SUITE_NAME.pattern, description="Suite name")]
 
-# A suite is a small JSON document; a body this large is a mistake (a dataset sent as a suite).
-MAX_SUITE_BYTES = 10 * 1024 * 1024
 INFER_FIELDS = ("name", "format")
 
 
@@ -199,20 +198,33 @@ def get_suite(name: SuiteName, suites: SuitesDep) -> SuiteDetail:
         }
     },
 )
-async def put_suite(name: SuiteName, request: Request, response: Response) -> SuiteDetail:
+async def put_suite(
+    name: SuiteName, request: Request, response: Response, settings: SettingsDep
+) -> SuiteDetail:
     catalog = _catalog(request.app.state.suites)
+    limits = suite_limits(settings)
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";", 1)[0].strip().lower() not in ("application/json", ""):
         raise UnsupportedFormat(f"a suite is sent as application/json, got {content_type!r}")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_SUITE_BYTES:
-        raise PayloadTooLarge(f"a suite is at most {MAX_SUITE_BYTES} bytes; got {declared}")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise PayloadTooLarge(f"a suite is at most {limits.max_bytes} bytes; got {declared}")
     body = await request.body()
-    if len(body) > MAX_SUITE_BYTES:
-        raise PayloadTooLarge(f"a suite is at most {MAX_SUITE_BYTES} bytes; got {len(body)}")
+    if len(body) > limits.max_bytes:
+        raise PayloadTooLarge(f"a suite is at most {limits.max_bytes} bytes; got {len(body)}")
     check_suite_name(name)
     catalog.check_writable(name)
-    suite = parse_suite(name, body, "api", check=False)
+    suite = parse_suite(name, body, "api", check=False, limits=limits)
+    free_sql = [
+        f"expectations[{index}] ({e['type']})"
+        for index, e in enumerate(suite.definition["expectations"])
+        if has_free_sql(e)
+    ]
+    if free_sql and not settings.suite_sql_connections:
+        raise SuiteInvalid(
+            f'suite "{name}": {", ".join(free_sql)} runs its own SQL, which no connection allows '
+            "(DATAGATE_SUITE_SQL_CONNECTIONS is empty)"
+        )
     # Great Expectations lives in the workers only: one of them checks the expectations.
     await request.app.state.validations.check_suite(suite)
     created = await asyncio.to_thread(catalog.put, suite)
