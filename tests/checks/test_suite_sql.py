@@ -54,7 +54,14 @@ def warehouse(database_url: str) -> str:
 
 
 def settings_for(tmp_path: Path, url: str, *, allowed: list[str]) -> Settings:
-    return make_settings(tmp_path, connections={"warehouse": url}, suite_sql_connections=allowed)
+    # The attacks run as the superuser on purpose, an operator's override of the role check: the
+    # read-only transaction must hold even for a role that could write.
+    return make_settings(
+        tmp_path,
+        connections={"warehouse": url},
+        suite_sql_connections=allowed,
+        sql_allow_writable_role=True,
+    )
 
 
 def rows_suite(*queries: str) -> LoadedSuite:
