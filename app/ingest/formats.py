@@ -500,7 +500,7 @@ def _read_ndjson(path: Path, budget: DecodeBudget) -> pa.Table:
         # Parts of whole lines, each read and counted before the next: a file whose lines
         # each bring new keys (a column of nulls for every other line) is refused as its
         # combined size passes the limit, not once it is all in memory.
-        for data in _line_parts(path):
+        for data in _line_parts(path, _lines_per_part(budget.limits)):
             largest = max(largest, len(data) + 1)
             table = _read_json_part(data)
             budget.add_part(table)
@@ -516,20 +516,34 @@ def _read_ndjson(path: Path, budget: DecodeBudget) -> pa.Table:
         raise InvalidData(_describe_ndjson_error(path, exc)) from exc
 
 
-def _line_parts(path: Path) -> Iterator[bytes]:
-    """The file in parts of about _JSON_PART_BYTES, each ending at the end of a line."""
+def _line_parts(path: Path, max_lines: int) -> Iterator[bytes]:
+    """The file in parts of whole lines, at most `max_lines` lines or about _JSON_PART_BYTES."""
     rest = b""
     with path.open("rb") as handle:
         while chunk := handle.read(_JSON_PART_BYTES):
             data = rest + chunk
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                rest = data
-                continue
-            yield data[:cut]
-            rest = data[cut:]
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE) + 1
+            start = 0
+            for cut in ends[max_lines - 1 :: max_lines]:
+                yield data[start : int(cut)]
+                start = int(cut)
+            last = int(ends[-1]) if ends.size else 0
+            if last > start:
+                yield data[start:last]
+                start = last
+            rest = data[start:]
     if rest.strip():
         yield rest
+
+
+def _lines_per_part(limits: DecodeLimits) -> int:
+    """Records parsed at a time, so that one part stays small however sparse its keys.
+
+    A part of r records with c distinct keys decodes to about r x c cells (a null wherever a
+    record lacks a key): eight-byte lines could make each byte of input 2,000 cells.
+    """
+    cap = min(limits.decoded_bytes, _JSON_PART_DECODED_BYTES)
+    return max(1, cap // (limits.columns * _fill_width(pa.string())))
 
 
 def _read_json_part(data: bytes) -> pa.Table:
@@ -550,6 +564,7 @@ def _read_json_part(data: bytes) -> pa.Table:
 
 
 _JSON_PART_BYTES = 16 << 20
+_JSON_PART_DECODED_BYTES = 256 << 20
 _JSON_RECORDS_PER_PART = 10_000
 
 
@@ -684,6 +699,7 @@ def _read_json_array(path: Path, budget: DecodeBudget) -> pa.Table:
 
 def _json_record_parts(text: str, index: int, budget: DecodeBudget) -> list[pa.Table]:
     decoder = json.JSONDecoder()
+    per_part = min(_JSON_RECORDS_PER_PART, _lines_per_part(budget.limits))
     parts: list[pa.Table] = []
     records: list[dict[str, Any]] = []
     count = 0
@@ -706,7 +722,7 @@ def _json_record_parts(text: str, index: int, budget: DecodeBudget) -> list[pa.T
             )
         records.append(record)
         count += 1
-        if len(records) == _JSON_RECORDS_PER_PART:
+        if len(records) == per_part:
             parts.append(_table_from_records(records, budget))
             records = []
         index = _WHITESPACE.match(text, index).end()  # type: ignore[union-attr]
