@@ -329,7 +329,9 @@ def _read_delimited_blocks(
         if _STRADDLING in str(exc):
             raise _RowOverBlock from exc
         raise InvalidData(_describe_csv_error(path, parse, label, exc)) from exc
-    DecodeBudget(budget.name, budget.max_rows, budget.limits).add_batch(table)
+    whole = DecodeBudget(budget.name, budget.max_rows, budget.limits)
+    whole.check_columns(table.num_columns)
+    whole.add_batch(table)
     return table
 
 
@@ -342,6 +344,9 @@ def _stream_delimited(
     reader = pa_csv.open_csv(
         path, read_options=read, parse_options=parse, convert_options=_CSV_CONVERT
     )
+    # Again as pyarrow parsed the header: a stray quote inside an unquoted header value could
+    # make the count from the bytes too low.
+    budget.check_columns(len(reader.schema.names))
     batches: list[pa.RecordBatch] = []
     for batch in reader:
         budget.add_batch(batch)

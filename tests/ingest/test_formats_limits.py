@@ -365,3 +365,15 @@ def test_csv_row_longer_than_the_largest_block_names_that_limit(
 
     with pytest.raises(InvalidData, match=f"a row longer than {2 * MIB} bytes"):
         read_dataframe(path, F.CSV, max_rows=10**6, limits=LIMITS)
+
+
+def test_csv_header_with_a_stray_quote_is_still_counted_as_pyarrow_parses_it(
+    tmp_path: Path,
+) -> None:
+    # The quote opens nothing for pyarrow (it is not at a field's start), but pairs wrongly in
+    # a naive scan, which would then count one field for the whole header.
+    path = tmp_path / "stray.csv"
+    path.write_text('x"y,' + ",".join(f"c{i}" for i in range(200)) + "\n" + "1," * 200 + "1\n")
+
+    with pytest.raises(InvalidData, match="has 201 columns; the limit is 100 columns"):
+        read_dataframe(path, F.CSV, max_rows=10, limits=small(columns=100))
