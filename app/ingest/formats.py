@@ -521,12 +521,12 @@ def _read_ndjson(path: Path, budget: DecodeBudget) -> pa.Table:
         raise InvalidData(_describe_ndjson_error(path, exc)) from exc
 
 
-def _line_parts(path: Path, max_lines: int) -> Iterator[bytes]:
+def _line_parts(path: Path, max_lines: int) -> Iterator[memoryview]:
     """The file in parts of whole lines, at most `max_lines` lines or about _JSON_PART_BYTES."""
     rest = b""
     with path.open("rb") as handle:
         while chunk := handle.read(_JSON_PART_BYTES):
-            data = rest + chunk
+            data = memoryview(rest + chunk)  # parts are views of it, not copies
             ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE) + 1
             start = 0
             for cut in ends[max_lines - 1 :: max_lines]:
@@ -536,9 +536,9 @@ def _line_parts(path: Path, max_lines: int) -> Iterator[bytes]:
             if last > start:
                 yield data[start:last]
                 start = last
-            rest = data[start:]
+            rest = bytes(data[start:])
     if rest.strip():
-        yield rest
+        yield memoryview(rest)
 
 
 def _lines_per_part(limits: DecodeLimits) -> int:
@@ -551,7 +551,7 @@ def _lines_per_part(limits: DecodeLimits) -> int:
     return max(1, cap // (limits.columns * _fill_width(pa.string())))
 
 
-def _read_json_part(data: bytes) -> pa.Table:
+def _read_json_part(data: memoryview) -> pa.Table:
     try:
         return pa_json.read_json(pa.BufferReader(data))
     except pa.ArrowInvalid as exc:
