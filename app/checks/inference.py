@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core.config import get_settings
 from app.core.errors import InvalidData, InvalidRequest
 from app.reports.model import Severity
 
@@ -107,13 +109,21 @@ class InferenceOptions(BaseModel):
 
 
 def infer_suite(
-    df: pd.DataFrame, name: str, *, options: InferenceOptions | None = None
+    df: pd.DataFrame,
+    name: str,
+    *,
+    options: InferenceOptions | None = None,
+    max_columns: int | None = None,
 ) -> dict[str, Any]:
-    """Propose a suite that `df` passes; the dict is JSON-safe and `gx.ExpectationSuite(**it)`."""
+    """Propose a suite that `df` passes; the dict is JSON-safe and `gx.ExpectationSuite(**it)`.
+
+    Refuses a frame of more than `max_columns` columns (default DATAGATE_MAX_COLUMNS): the
+    work and the suite grow with the columns, and a suite of 100,000 columns helps nobody.
+    """
     opts = options or InferenceOptions()
     if not name.strip():
         raise InvalidRequest("name: a suite name must not be empty")
-    _check_frame(df)
+    _check_frame(df, get_settings().max_columns if max_columns is None else max_columns)
     rows = len(df)
 
     expectations: list[dict[str, Any]] = [
@@ -170,15 +180,21 @@ def column_kind(series: pd.Series[Any]) -> ColumnKind:
     return "other"
 
 
-def _check_frame(df: pd.DataFrame) -> None:
+def _check_frame(df: pd.DataFrame, max_columns: int) -> None:
     if df.shape[1] == 0:
         raise InvalidData("dataset has no columns: nothing to infer a suite from")
+    if df.shape[1] > max_columns:
+        raise InvalidData(
+            f"dataset has {df.shape[1]} columns; suites are inferred from at most "
+            f"{max_columns} columns (DATAGATE_MAX_COLUMNS)"
+        )
     if len(df) == 0:
         raise InvalidData("dataset has no rows: nothing to infer a suite from")
     not_text = [repr(c) for c in df.columns if not isinstance(c, str)]
     if not_text:
         raise InvalidData(f"column names must be text; these are not: {', '.join(not_text)}")
-    duplicated = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    # Counted once, not per column: list.count per column was quadratic in the columns.
+    duplicated = sorted(c for c, n in Counter(df.columns).items() if n > 1)
     if duplicated:
         raise InvalidData(f"column names must be unique; repeated: {', '.join(duplicated)}")
 

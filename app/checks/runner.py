@@ -13,7 +13,7 @@ from app.checks.deepchecks_engine import DeepchecksSettings, resolve_config, run
 from app.checks.expectations import LoadedSuite, check_expectations, run_suite
 from app.checks.sql_engine import validate_sql_batch
 from app.core.config import get_settings
-from app.ingest.formats import DataFormat, describe_columns, read_dataframe
+from app.ingest.formats import DataFormat, DecodeLimits, describe_columns, read_dataframe
 from app.ingest.references import (
     BatchReference,
     SqlFormat,
@@ -52,6 +52,8 @@ class ValidationJob(BaseModel):
     roles: dict[str, Any] = Field(default_factory=dict)
     thresholds: dict[str, Any] = Field(default_factory=dict)
     max_rows: int
+    # None: the worker's own settings (a job queued before the limits travelled with it).
+    limits: DecodeLimits | None = None
     sample_values: int = 20
     artifacts_dir: Path | None = None
     # Seconds one expectation may run (Settings.check_timeout_s); None: no budget.
@@ -75,7 +77,7 @@ def run_validation(job: ValidationJob) -> Report:
         # A SQL batch is validated inside its database, never read whole into memory.
         dataset, checks = _validate_sql(job)
     else:
-        frame, dataset = _read(job.data, job.max_rows)
+        frame, dataset = _read(job.data, job.max_rows, job.limits)
         checks = (
             run_suite(
                 frame,
@@ -110,7 +112,7 @@ def run_validation(job: ValidationJob) -> Report:
             if job.reference.is_sql:
                 reference_frame, reference = _sql_sample(job.reference, None, settings)
             else:
-                reference_frame, reference = _read(job.reference, job.max_rows)
+                reference_frame, reference = _read(job.reference, job.max_rows, job.limits)
         html_path = None
         if job.artifacts_dir is not None:
             html_path = job.artifacts_dir / job.id / DEEPCHECKS_HTML
@@ -162,13 +164,19 @@ def _check_once(suite: LoadedSuite) -> None:
         _CHECKED_SUITES.add(suite.sha256)
 
 
-def _read(data: DataInput, max_rows: int) -> tuple[pd.DataFrame, DatasetInfo]:
-    """An upload, or a file / object-store reference, read whole (within max_rows)."""
+def _read(
+    data: DataInput, max_rows: int, limits: DecodeLimits | None
+) -> tuple[pd.DataFrame, DatasetInfo]:
+    """An upload, or a file / object-store reference, read whole (within the limits)."""
     if data.location is not None:
-        frame = read_reference(data.location, get_settings(), max_rows=max_rows).frame
+        frame = read_reference(
+            data.location, get_settings(), max_rows=max_rows, limits=limits
+        ).frame
     else:
         assert data.path is not None and isinstance(data.format, DataFormat)
-        frame = read_dataframe(data.path, data.format, max_rows=max_rows)
+        frame = read_dataframe(
+            data.path, data.format, max_rows=max_rows, limits=limits, name=data.name
+        )
     info = DatasetInfo(
         name=data.name,
         format=data.format.value,

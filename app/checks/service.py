@@ -21,6 +21,7 @@ from app.checks.workers import WorkerPool
 from app.core.config import Settings
 from app.core.errors import ServiceBusy, SuiteInvalid
 from app.core.metrics import Metrics
+from app.ingest.formats import DecodeLimits
 from app.jobs.dispatcher import Dispatcher, job_inputs_dir
 from app.jobs.queue import JobQueue
 from app.reports.model import Report, link
@@ -80,6 +81,7 @@ class ValidationService:
             roles=roles or {},
             thresholds=thresholds or {},
             max_rows=self.settings.max_rows,
+            limits=DecodeLimits.from_settings(self.settings),
             sample_values=self.settings.sample_values,
             artifacts_dir=self.settings.artifacts_dir,
             check_timeout_s=self.settings.check_timeout_s,

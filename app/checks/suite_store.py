@@ -27,7 +27,7 @@ from app.checks.expectations import (
 from app.checks.inference import infer_suite
 from app.core.db import SuiteRow
 from app.core.errors import Conflict, ServiceBusy, SuiteInvalid, SuiteNotFound
-from app.ingest.formats import DataFormat, read_dataframe
+from app.ingest.formats import DataFormat, DecodeLimits, read_dataframe
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,14 @@ class SuiteCatalog(SuiteRegistry):
             self.remove(name)
 
 
-def infer_suite_from_file(path: Path, fmt: DataFormat, name: str, max_rows: int) -> dict[str, Any]:
+def infer_suite_from_file(
+    path: Path,
+    fmt: DataFormat,
+    name: str,
+    max_rows: int,
+    limits: DecodeLimits | None = None,
+    file_name: str | None = None,
+) -> dict[str, Any]:
     """Read a reference dataset and propose a suite for it; runs in a worker process."""
-    frame = read_dataframe(path, fmt, max_rows=max_rows)
-    return infer_suite(frame, name)
+    frame = read_dataframe(path, fmt, max_rows=max_rows, limits=limits, name=file_name)
+    return infer_suite(frame, name, max_columns=limits.columns if limits else None)

@@ -30,6 +30,23 @@ class Settings(BaseSettings):
         default=1024**3, gt=0, description="Largest accepted upload, per file, in bytes."
     )
     max_rows: int = Field(default=10_000_000, gt=0, description="Largest accepted dataset, rows.")
+    max_columns: int = Field(
+        default=2_000,
+        gt=0,
+        description="Largest accepted dataset, columns; checked from the header or schema "
+        "before any row is read, and the bound of suite inference.",
+    )
+    max_decoded_bytes: int = Field(
+        default=4 * 1024**3,
+        gt=0,
+        description="Largest dataset once decoded (Arrow bytes), counted while reading, so a "
+        "small compressed file cannot expand without bound.",
+    )
+    max_nesting_depth: int = Field(
+        default=64,
+        gt=0,
+        description="Deepest nesting of arrays and objects in a JSON or NDJSON file.",
+    )
     workers: int = Field(default=2, ge=1, description="Validation worker processes.")
     log_level: str = Field(default="INFO", description="Python logging level.")
     log_format: Literal["text", "json"] = Field(

@@ -47,7 +47,13 @@ from app.core.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from app.ingest.formats import DataFormat, detect_format, read_dataframe
+from app.ingest.formats import (
+    DataFormat,
+    DecodeBudget,
+    DecodeLimits,
+    detect_format,
+    read_dataframe,
+)
 from app.ingest.sql_safety import (
     RoleCheck,
     check_query,
@@ -708,17 +714,26 @@ class ReadBatch:
 
 
 def read_reference(
-    reference: BatchReference, settings: Settings, *, max_rows: int, field: str = "data"
+    reference: BatchReference,
+    settings: Settings,
+    *,
+    max_rows: int,
+    field: str = "data",
+    limits: DecodeLimits | None = None,
 ) -> ReadBatch:
-    """Read a file or S3 reference into a DataFrame (a SQL batch is read only as a sample)."""
+    """Read a file or S3 reference into a DataFrame (a SQL batch is read only as a sample).
+
+    `limits` bound the decoding (default the settings' limits), over all the files it names.
+    """
     resolved = resolve_reference(reference, settings, field=field)
     if resolved.files is None:
         raise InvalidRequest(f"{field}: a SQL batch is validated in its database, not read")
+    limits = limits or DecodeLimits.from_settings(settings)
     if reference.kind == "s3":
         with _s3_errors(reference, field), _s3_download(resolved.files, settings) as local:
-            frame = _read_files(local, max_rows)
+            frame = _read_files(local, max_rows, limits, resolved.name)
     else:
-        frame = _read_files(resolved.files, max_rows)
+        frame = _read_files(resolved.files, max_rows, limits, resolved.name)
     return ReadBatch(frame=frame, resolved=resolved, rows=len(frame))
 
 
@@ -738,16 +753,25 @@ def _s3_download(files: ResolvedFiles, settings: Settings) -> Iterator[ResolvedF
         yield ResolvedFiles(local, files.format, files.bytes, base=folder if files.base else None)
 
 
-def _read_files(files: ResolvedFiles, max_rows: int) -> pd.DataFrame:
+def _read_files(
+    files: ResolvedFiles, max_rows: int, limits: DecodeLimits, name: str
+) -> pd.DataFrame:
     if len(files.paths) == 1 and files.base is None:
-        return read_dataframe(Path(files.paths[0]), files.format, max_rows=max_rows)
+        return read_dataframe(
+            Path(files.paths[0]), files.format, max_rows=max_rows, limits=limits, name=name
+        )
     if files.format in DATASET_FORMATS:
-        return _read_dataset(files, max_rows)
+        return _read_dataset(files, max_rows, limits, name)
     frames = []
     rows = 0
+    decoded = 0  # the frames' own bytes so far: each file may decode only what is left
     for path in files.paths:
-        frame = read_dataframe(Path(path), files.format, max_rows=max_rows - rows)
+        left = limits.model_copy(update={"decoded_bytes": max(limits.decoded_bytes - decoded, 1)})
+        frame = read_dataframe(
+            Path(path), files.format, max_rows=max_rows - rows, limits=left, name=path
+        )
         rows += len(frame)
+        decoded += int(frame.memory_usage(index=False, deep=False).sum())
         for key, value in _hive_values(path, files.base).items():
             frame[key] = value
         frames.append(frame)
@@ -761,7 +785,10 @@ def _hive_values(path: str, base: str | None) -> dict[str, str]:
     return dict(part.split("=", 1) for part in folders if "=" in part)
 
 
-def _read_dataset(files: ResolvedFiles, max_rows: int) -> pd.DataFrame:
+def _read_dataset(
+    files: ResolvedFiles, max_rows: int, limits: DecodeLimits, name: str
+) -> pd.DataFrame:
+    budget = DecodeBudget(name, max_rows, limits)
     try:
         dataset = pa_dataset.dataset(
             files.paths,
@@ -769,10 +796,16 @@ def _read_dataset(files: ResolvedFiles, max_rows: int) -> pd.DataFrame:
             partitioning="hive" if files.base else None,
             partition_base_dir=files.base,
         )
+        budget.check_columns(len(dataset.schema.names))
         rows = dataset.count_rows()
         if rows > max_rows:
             raise PayloadTooLarge(f"the dataset has {rows} rows; the limit is {max_rows} rows")
-        frame: pd.DataFrame = dataset.to_table().to_pandas()
+        # Batch by batch, so compressed files that decode past the limit stop there.
+        batches = []
+        for batch in dataset.to_batches(batch_size=65_536):
+            budget.add_batch(batch)
+            batches.append(batch)
+        frame: pd.DataFrame = pa.Table.from_batches(batches, schema=dataset.schema).to_pandas()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidData(
             f"could not read the {len(files.paths)} files as one {files.format.value} dataset: "

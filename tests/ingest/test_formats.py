@@ -389,6 +389,34 @@ def test_json_syntax_error_names_line_and_column(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        '[{"a": 1}\n {"a": 2}]',  # no comma
+        '[{"a": 1},]',  # trailing comma
+        '[{"a": 1}',  # never closed
+        "[",
+        '[{"a": 1}] []',  # extra data
+        '[{"a": 1}, {"a": tru}]',
+    ],
+)
+def test_json_array_read_record_by_record_reports_syntax_errors_where_json_loads_does(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+
+    with pytest.raises(InvalidData) as caught:
+        read_dataframe(path, F.JSON, max_rows=10)
+
+    error = expected.value
+    assert caught.value.message == (
+        f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}"
+    )
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ('{"a": [1, 2]}', "got an object"),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames, range_indexes
 
 from app.core.errors import InvalidData, PayloadTooLarge
+from app.ingest import formats
 from app.ingest.formats import DataFormat, read_dataframe
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
@@ -80,3 +83,38 @@ def test_arbitrary_bytes_read_or_raise_only_domain_errors(content: bytes, fmt: D
             return
     assert isinstance(read, pd.DataFrame)
     assert len(read) <= 5
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ a,:\n'),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(alphabet='[]{}"\\ a', max_size=3), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(item) for item in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(item) for item in value.values()), default=0)
+    return 0
+
+
+@PROPERTY_SETTINGS
+@given(value=_json_values, chunk=st.integers(1, 9))
+def test_nesting_scan_measures_the_true_depth_whatever_the_strings_hold(
+    value: object, chunk: int
+) -> None:
+    # Strings full of brackets, quotes and backslashes, cut into chunks anywhere: the scan
+    # counts what a JSON parser nests, no more and no less.
+    depth = _depth({"v": value})
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(formats, "_CHUNK_BYTES", chunk)
+        path = Path(folder) / "value.ndjson"
+        path.write_text(json.dumps({"v": value}) + "\n")
+        formats._scan_json(path, "NDJSON", depth)  # the true depth is allowed
+        with pytest.raises(InvalidData, match=f"more than {depth - 1} levels"):
+            formats._scan_json(path, "NDJSON", depth - 1)

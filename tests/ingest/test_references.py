@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pa_parquet
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -19,8 +21,10 @@ from pydantic import ValidationError
 from app.core.config import Settings
 from app.core.errors import (
     Forbidden,
+    InvalidData,
     InvalidRequest,
     NotFound,
+    PayloadTooLarge,
     UnsupportedFormat,
     UpstreamTimeout,
 )
@@ -492,3 +496,42 @@ def test_unreachable_connection_does_not_stop_the_start(
     }
     assert "SQL connection dw not checked at start: connection 'dw' failed" in caplog.text
     assert "s3cret-pw" not in caplog.text
+
+
+# --- decoding limits -----------------------------------------------------------------------------
+
+
+def test_file_reference_wider_than_the_column_limit_is_refused_naming_it(
+    root: Path, tmp_path: Path
+) -> None:
+    wide = pd.DataFrame({f"c{i}": [i] for i in range(11)})
+    wide.to_csv(root / "wide.csv", index=False)
+    settings = make_settings(tmp_path, data_roots=[root], max_columns=10)
+
+    with pytest.raises(InvalidData, match=r"wide\.csv has 11 columns; the limit is 10 columns"):
+        read(ref(uri=f"file://{root}/wide.csv"), settings)
+
+
+def test_folder_of_parquet_bombs_is_refused_at_the_batch_over_the_decoded_limit(
+    root: Path, tmp_path: Path
+) -> None:
+    folder = root / "bombs"
+    folder.mkdir()
+    for day in range(3):
+        table = pa.table({"text": pa.array(["x" * 1000] * 20_000)})  # 20 MB decoded each
+        pa_parquet.write_table(table, folder / f"day={day}.parquet", compression="zstd")
+    settings = make_settings(tmp_path, data_roots=[root], max_decoded_bytes=4 * 1024**2)
+
+    with pytest.raises(PayloadTooLarge) as caught:
+        read(ref(uri=f"file://{folder}/"), settings)
+
+    assert "bombs decodes to more than 4194304 bytes" in caught.value.message
+
+
+def test_glob_of_csv_files_shares_one_decoded_limit(root: Path, tmp_path: Path) -> None:
+    for day in range(4):
+        (root / f"part-{day}.csv").write_bytes(b"a,b\n" + b"1,2\n" * 100_000)  # 1.6 MB each
+    settings = make_settings(tmp_path, data_roots=[root], max_decoded_bytes=4 * 1024**2)
+
+    with pytest.raises(PayloadTooLarge, match="DATAGATE_MAX_DECODED_BYTES"):
+        read(ref(uri=f"file://{root}/part-*.csv"), settings)

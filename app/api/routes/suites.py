@@ -23,7 +23,7 @@ from app.checks.expectations import (
 from app.checks.suite_safety import has_free_sql, suite_limits
 from app.checks.suite_store import SuiteCatalog, infer_suite_from_file
 from app.core.errors import InvalidRequest, PayloadTooLarge, SuiteInvalid, UnsupportedFormat
-from app.ingest.formats import detect_format
+from app.ingest.formats import DecodeLimits, detect_format
 from app.ingest.upload import receive_form
 
 router = APIRouter(prefix="/v1/suites", tags=["suites"])
@@ -138,6 +138,8 @@ async def infer(request: Request, settings: SettingsDep) -> dict[str, Any]:
             fmt,
             name,
             settings.max_rows,
+            DecodeLimits.from_settings(settings),
+            received.filename,
             time_limit=settings.job_timeout_s,
         )
         return proposed
