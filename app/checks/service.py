@@ -19,12 +19,12 @@ from app.checks.expectations import (
 from app.checks.runner import DataInput, ValidationJob, run_validation
 from app.checks.workers import WorkerPool
 from app.core.config import Settings
-from app.core.errors import ServiceBusy, SuiteInvalid
+from app.core.errors import InvalidRequest, ServiceBusy, SuiteInvalid
 from app.core.metrics import Metrics
 from app.jobs.dispatcher import Dispatcher, job_inputs_dir
 from app.jobs.queue import JobQueue
 from app.reports.model import Report, link
-from app.reports.store import ReportStore
+from app.reports.store import DATASET_NAME_CHARS, ReportStore
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,13 @@ class ValidationService:
         thresholds: dict[str, Any] | None = None,
     ) -> ValidationJob:
         """Resolve names into a self-contained job; raises 4xx errors before any work starts."""
+        if len(data.name) > DATASET_NAME_CHARS:
+            # The report store's searchable column holds this many: a longer name could not
+            # be stored with the report.
+            raise InvalidRequest(
+                f"field 'dataset_name' (or the file's name) is {len(data.name)} characters; "
+                f"at most {DATASET_NAME_CHARS} are kept"
+            )
         suite = self.suites.get(suite_name) if suite_name else None
         return ValidationJob(
             id=new_report_id(),
@@ -105,8 +112,9 @@ class ValidationService:
         await self.check_suite(job.suite)
         report = await self.pool.run(run_validation, job, time_limit=self.settings.job_timeout_s)
         link(report, base_url)
-        # Storing is a blocking DB write: keep it off the event loop too.
-        await asyncio.to_thread(self.store.save, report)
+        # Storing is a blocking DB write: keep it off the event loop too. A report the
+        # database refuses comes back as the minimal error report that was stored instead.
+        report = await asyncio.to_thread(self.store.save, report)
         self.metrics.observe(report, mode="sync")
         log.info(
             "validation %s: %s (%d checks, %d failed)",
