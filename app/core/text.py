@@ -9,6 +9,7 @@ before they are stored (`make_storable`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from pydantic import AfterValidator, BaseModel
 from app.core.errors import InvalidRequest
 
 NUL = "\x00"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 
 
@@ -83,11 +85,7 @@ def safe_text(value: str) -> str:
     """`value` with NUL and lone surrogates replaced by U+FFFD: storable, and still readable."""
     if text_problem(value) is None:
         return value
-    return (
-        value.replace(NUL, REPLACEMENT)
-        .encode("utf-8", errors="surrogatepass")
-        .decode("utf-8", errors="replace")
-    )
+    return _SURROGATE.sub(REPLACEMENT, value.replace(NUL, REPLACEMENT))
 
 
 def make_storable(value: Any) -> Any:

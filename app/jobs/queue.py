@@ -14,7 +14,7 @@ from app.core.db import JobRow, ReportRow
 from app.core.errors import NotFound
 from app.core.text import safe_text
 from app.reports.model import Report
-from app.reports.store import fallback_report, report_row
+from app.reports.store import fallback_report, report_row, storable_report
 
 log = logging.getLogger(__name__)
 JobStatus = str  # queued | running | done | error
@@ -143,6 +143,7 @@ class JobQueue:
             return self._finish(job_id, fallback_report(report, exc))
 
     def _finish(self, job_id: str, report: Report) -> Report | None:
+        report = storable_report(report)
         with self._sessions.begin() as session:
             ended = session.execute(
                 update(JobRow)
@@ -150,7 +151,7 @@ class JobQueue:
                 .values(
                     status="error" if report.status == "error" else "done",
                     finished_at=_now(),
-                    error=safe_text(report.error) if report.error is not None else None,
+                    error=report.error,
                     owner=None,
                 )
             )

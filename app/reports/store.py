@@ -53,6 +53,7 @@ class ReportStore:
     def save(self, report: Report) -> Report:
         """Store the report; returns it as stored. One that cannot be stored (any database
         error) is replaced by a minimal error report saying why, never lost without a trace."""
+        report = storable_report(report)
         try:
             with self._sessions.begin() as session:
                 session.merge(report_row(report))
