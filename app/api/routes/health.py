@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import MetricsDep, ReadAccess, StoreDep, SuitesDep
@@ -18,8 +18,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable and suites are loaded")
-def readyz(store: StoreDep, suites: SuitesDep) -> JSONResponse:
+@router.get(
+    "/readyz", summary="The database is reachable, suites are loaded and a worker is usable"
+)
+def readyz(request: Request, store: StoreDep, suites: SuitesDep) -> JSONResponse:
     checks: dict[str, Any] = {"suites_loaded": len(suites.names()), "suites_broken": suites.errors}
     try:
         store.ping()
@@ -28,6 +30,17 @@ def readyz(store: StoreDep, suites: SuitesDep) -> JSONResponse:
     except Exception as exc:  # any driver error means "not ready", never a crash
         checks["database"] = f"unreachable: {type(exc).__name__}"
         ready = False
+    # A replica whose workers are all dead (killed, out of memory) or still starting would
+    # only queue requests: it is taken out of rotation until one is usable again.
+    pool = request.app.state.pool
+    usable = pool.usable()
+    checks["workers"] = {"usable": usable, "size": pool.size}
+    if usable == 0:
+        ready = False
+        checks["reason"] = (
+            f"no usable validation worker (0 of {pool.size}): dead or still starting; "
+            "dead ones are being replaced"
+        )
     return JSONResponse(
         {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
     )
