@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,9 @@ from app.checks.expectations import (
     check_expectations,
 )
 from app.checks.runner import DataInput, ValidationJob, run_validation
-from app.checks.workers import WorkerPool
+from app.checks.workers import JobCancelled, WorkerPool
 from app.core.config import Settings
-from app.core.errors import InvalidRequest, ServiceBusy, SuiteInvalid
+from app.core.errors import DatagateError, InvalidRequest, ServiceBusy, SuiteInvalid
 from app.core.metrics import Metrics
 from app.jobs.dispatcher import Dispatcher, job_inputs_dir
 from app.jobs.queue import JobQueue
@@ -107,10 +109,26 @@ class ValidationService:
             raise
         self.suites.mark_checked(suite)
 
-    async def run(self, job: ValidationJob, *, base_url: str) -> Report:
-        """Synchronous path: the caller waits for the report."""
+    async def run(
+        self,
+        job: ValidationJob,
+        *,
+        base_url: str,
+        abandoned: Callable[[], Awaitable[None]] | None = None,
+    ) -> Report:
+        """Synchronous path: the caller waits for the report.
+
+        `abandoned` returns when the caller has gone (the client disconnected): the validation
+        is then cancelled, its worker stopped and replaced, so that no one waits behind work
+        whose answer nobody will read."""
         await self.check_suite(job.suite)
-        report = await self.pool.run(run_validation, job, time_limit=self.settings.job_timeout_s)
+        validation = asyncio.ensure_future(
+            self.pool.run(run_validation, job, time_limit=self.settings.job_timeout_s)
+        )
+        if abandoned is None:
+            report = await validation
+        else:
+            report = await self._unless_abandoned(job.id, validation, abandoned)
         link(report, base_url)
         # Storing is a blocking DB write: keep it off the event loop too. A report the
         # database refuses comes back as the minimal error report that was stored instead.
@@ -125,6 +143,33 @@ class ValidationService:
             extra={"report_id": report.id},
         )
         return report
+
+    async def _unless_abandoned(
+        self,
+        job_id: str,
+        validation: asyncio.Future[Report],
+        abandoned: Callable[[], Awaitable[None]],
+    ) -> Report:
+        watcher = asyncio.ensure_future(abandoned())
+        both: set[asyncio.Future[Any]] = {validation, watcher}
+        try:
+            done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            validation.cancel()
+            raise
+        finally:
+            watcher.cancel()
+        if validation in done:
+            return validation.result()
+        validation.cancel()
+        with contextlib.suppress(asyncio.CancelledError, DatagateError):
+            await validation
+        log.warning(
+            "validation %s cancelled: the client disconnected before its report",
+            job_id,
+            extra={"report_id": job_id},
+        )
+        raise JobCancelled("the client disconnected; the validation was cancelled")
 
     async def submit(self, job: ValidationJob, *, callback_url: str | None = None) -> None:
         """Asynchronous path: when this returns, the job and its input files are durable."""

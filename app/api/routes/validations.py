@@ -209,6 +209,13 @@ def wants_async(request: Request, wait_query: bool | None, wait_field: bool | No
     return False
 
 
+async def _disconnected(request: Request) -> None:
+    """Return once the client has gone. The body was read whole, so the next message the
+    server has for this request is its disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def base_url(request: Request, public_url: str | None) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
 
@@ -343,7 +350,7 @@ async def _run_or_queue(
     if not asynchronous:
         if callback_url:
             raise InvalidRequest("callback_url needs an asynchronous request (wait=false)")
-        return await service.run(job, base_url=base)
+        return await service.run(job, base_url=base, abandoned=lambda: _disconnected(request))
     if callback_url:
         request.app.state.callbacks.check(callback_url)
     await service.submit(job, callback_url=callback_url)
