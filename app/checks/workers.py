@@ -111,6 +111,9 @@ def _worker_main(conn: Connection, preload: str | None, parent_pid: int) -> None
             continue
         if message is None:
             return
+        # Acknowledged before it runs: the parent tells a worker that died before a job (the job
+        # may run elsewhere) from a job that killed its worker.
+        conn.send(("started", None))
         fn, args = message
         try:
             result = fn(*args)
@@ -442,22 +445,25 @@ class WorkerPool:
             self._replace_held(worker)
             raise
         started = time.monotonic()
+        begun = False  # the worker acknowledged the job: a death from now on is the job's
         try:
-            if not worker.conn.poll(timeout):
-                log.warning("job over its %.0f s limit: stopping its worker", timeout or 0)
-                self._replace_held(worker)
-                raise ValidationTimeout(f"{what} took longer than {timeout:.0f} s and was stopped")
-            kind, value = worker.conn.recv()
+            kind, value = self._next_answer(worker, started, timeout, what)
+            if kind == "started":
+                begun = True
+                kind, value = self._next_answer(worker, started, timeout, what)
         except (EOFError, OSError) as exc:
             self._replace_held(worker)
             if ticket.cancelled:
                 raise JobCancelled(f"{what} was cancelled by its caller") from exc
+            if not begun:
+                raise _WorkerLost("the worker died before it acknowledged the job") from exc
             log.error("a validation worker died; replacing it")
             raise WorkerCrashed(
                 "the validation worker stopped unexpectedly (out of memory?); "
                 "try again or send a smaller dataset"
             ) from exc
         except ValidationTimeout:
+            self._replace_held(worker)
             raise
         except BaseException as exc:  # the answer arrived but does not unpickle here
             self._replace_held(worker)
@@ -475,6 +481,17 @@ class WorkerPool:
         if kind == "error":
             raise value
         return value
+
+    @staticmethod
+    def _next_answer(
+        worker: _Worker, started: float, timeout: float | None, what: str
+    ) -> tuple[str, Any]:
+        left = None if timeout is None else max(timeout - (time.monotonic() - started), 0)
+        if not worker.conn.poll(left):
+            log.warning("job over its %.0f s limit: stopping its worker", timeout or 0)
+            raise ValidationTimeout(f"{what} took longer than {timeout:.0f} s and was stopped")
+        kind, value = worker.conn.recv()
+        return str(kind), value
 
     def _replace_held(self, worker: _Worker) -> None:
         worker.lock.release()
