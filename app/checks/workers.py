@@ -74,6 +74,9 @@ def _die_with_parent(parent_pid: int) -> None:
     """A worker must not outlive the service (kill -9 of the server would leave it running
     until its job ends, holding memory and CPU). Linux kills it with the parent; elsewhere, or
     if prctl is missing, a watchdog thread notices the parent is gone within a second."""
+    # The signal comes when the *thread* that started this worker ends, not only its process:
+    # workers are started by the thread that starts the pool, the pool's job threads and its
+    # monitor, which all live as long as the pool does.
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
