@@ -128,7 +128,7 @@ class Dispatcher:
             if job_id in self._running:
                 continue
             if self._takeover_failures.get(job_id, 0) >= self.settings.job_max_attempts:
-                continue  # given up on here (logged once); it must not hold up the others
+                continue  # given up on here (logged): it must not hold up the others
             try:
                 status = await asyncio.to_thread(
                     self.queue.requeue_or_fail,
@@ -145,6 +145,13 @@ class Dispatcher:
                 failures = self._takeover_failures.get(job_id, 0) + 1
                 self._takeover_failures[job_id] = failures
                 log.exception("job %s could not be taken over (%d time(s))", job_id, failures)
+                if failures >= self.settings.job_max_attempts:
+                    log.error(
+                        "job %s: given up taking it over after %d tries; it stays `running` "
+                        "until an operator looks at its row",
+                        job_id,
+                        failures,
+                    )
                 continue
             self._takeover_failures.pop(job_id, None)
             log.warning("job %s was left running by a stopped replica: now %s", job_id, status)
