@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +19,15 @@ from app.checks.expectations import (
     check_expectations,
 )
 from app.checks.runner import DataInput, ValidationJob, run_validation
-from app.checks.workers import WorkerPool
+from app.checks.workers import JobCancelled, WorkerPool
 from app.core.config import Settings
-from app.core.errors import ServiceBusy, SuiteInvalid
+from app.core.errors import DatagateError, InvalidRequest, ServiceBusy, SuiteInvalid
 from app.core.metrics import Metrics
 from app.ingest.formats import DecodeLimits
 from app.jobs.dispatcher import Dispatcher, job_inputs_dir
 from app.jobs.queue import JobQueue
 from app.reports.model import Report, link
-from app.reports.store import ReportStore
+from app.reports.store import DATASET_NAME_CHARS, ReportStore
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,13 @@ class ValidationService:
         thresholds: dict[str, Any] | None = None,
     ) -> ValidationJob:
         """Resolve names into a self-contained job; raises 4xx errors before any work starts."""
+        if len(data.name) > DATASET_NAME_CHARS:
+            # The report store's searchable column holds this many: a longer name could not
+            # be stored with the report.
+            raise InvalidRequest(
+                f"field 'dataset_name' (or the file's name) is {len(data.name)} characters; "
+                f"at most {DATASET_NAME_CHARS} are kept"
+            )
         suite = self.suites.get(suite_name) if suite_name else None
         return ValidationJob(
             id=new_report_id(),
@@ -103,13 +112,30 @@ class ValidationService:
             raise
         self.suites.mark_checked(suite)
 
-    async def run(self, job: ValidationJob, *, base_url: str) -> Report:
-        """Synchronous path: the caller waits for the report."""
+    async def run(
+        self,
+        job: ValidationJob,
+        *,
+        base_url: str,
+        abandoned: Callable[[], Awaitable[None]] | None = None,
+    ) -> Report:
+        """Synchronous path: the caller waits for the report.
+
+        `abandoned` returns when the caller has gone (the client disconnected): the validation
+        is then cancelled, its worker stopped and replaced, so that no one waits behind work
+        whose answer nobody will read."""
         await self.check_suite(job.suite)
-        report = await self.pool.run(run_validation, job, time_limit=self.settings.job_timeout_s)
+        validation = asyncio.ensure_future(
+            self.pool.run(run_validation, job, time_limit=self.settings.job_timeout_s)
+        )
+        if abandoned is None:
+            report = await validation
+        else:
+            report = await self._unless_abandoned(job.id, validation, abandoned)
         link(report, base_url)
-        # Storing is a blocking DB write: keep it off the event loop too.
-        await asyncio.to_thread(self.store.save, report)
+        # Storing is a blocking DB write: keep it off the event loop too. A report the
+        # database refuses comes back as the minimal error report that was stored instead.
+        report = await asyncio.to_thread(self.store.save, report)
         self.metrics.observe(report, mode="sync")
         log.info(
             "validation %s: %s (%d checks, %d failed)",
@@ -120,6 +146,33 @@ class ValidationService:
             extra={"report_id": report.id},
         )
         return report
+
+    async def _unless_abandoned(
+        self,
+        job_id: str,
+        validation: asyncio.Future[Report],
+        abandoned: Callable[[], Awaitable[None]],
+    ) -> Report:
+        watcher = asyncio.ensure_future(abandoned())
+        both: set[asyncio.Future[Any]] = {validation, watcher}
+        try:
+            done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            validation.cancel()
+            raise
+        finally:
+            watcher.cancel()
+        if validation in done:
+            return validation.result()
+        validation.cancel()
+        with contextlib.suppress(asyncio.CancelledError, DatagateError):
+            await validation
+        log.warning(
+            "validation %s cancelled: the client disconnected before its report",
+            job_id,
+            extra={"report_id": job_id},
+        )
+        raise JobCancelled("the client disconnected; the validation was cancelled")
 
     async def submit(self, job: ValidationJob, *, callback_url: str | None = None) -> None:
         """Asynchronous path: when this returns, the job and its input files are durable."""

@@ -67,7 +67,10 @@ class Settings(BaseSettings):
         default=100, ge=0, description="Validations waiting for a worker before answering 503."
     )
     job_timeout_s: float = Field(
-        default=3600, gt=0, description="A validation running longer is stopped (error: timeout)."
+        default=600,
+        gt=0,
+        description="A validation running longer is stopped (error: timeout). Minutes, not an "
+        "hour: a stuck job holds a worker that every other client shares.",
     )
     job_max_attempts: int = Field(
         default=3, ge=1, description="Starts of a job (after crashes) before it ends in error."

@@ -22,22 +22,24 @@ log = logging.getLogger(__name__)
 
 
 def error_report(job_id: str, spec: str, message: str) -> Report:
-    """The report of a job that could not produce one: status error, with the reason."""
-    job = ValidationJob.model_validate_json(spec)
-    return Report(
-        id=job_id,
-        status="error",
-        success=False,
-        dataset=DatasetInfo(
-            name=job.data.name,
-            format=job.data.format.value,
+    """The report of a job that could not produce one: status error, with the reason.
+
+    Never raises: a job whose spec cannot be read (written by another version, or damaged) must
+    still end, or it would be taken over and fail again forever."""
+    try:
+        data = ValidationJob.model_validate_json(spec).data
+        dataset = DatasetInfo(
+            name=data.name,
+            format=data.format.value,
             rows=0,
-            sha256=job.data.sha256,
-            bytes=job.data.bytes,
-            source=job.data.source,
-        ),
-        error=message,
-    )
+            sha256=data.sha256,
+            bytes=data.bytes,
+            source=data.source,
+        )
+    except Exception as exc:
+        dataset = DatasetInfo(name="(unreadable job)", format="unknown", rows=0)
+        message = f"{message} (the job's spec could not be read: {type(exc).__name__})"
+    return Report(id=job_id, status="error", success=False, dataset=dataset, error=message)
 
 
 def job_inputs_dir(settings: Settings, job_id: str) -> Path:
@@ -66,6 +68,10 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Rounds of the dispatch loop that failed (database away, a job that cannot be taken
+        # over); consecutive ones back off, so that a fault never turns into a busy loop.
+        self.dispatch_failures = 0
+        self._takeover_failures: dict[str, int] = {}
 
     @property
     def running(self) -> int:
@@ -84,6 +90,7 @@ class Dispatcher:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _drain(self) -> None:
+        failed_in_a_row = 0
         while not self._stopping:
             try:
                 await self._take_over_stale()
@@ -93,11 +100,15 @@ class Dispatcher:
                         break
                     log.info("job %s claimed (attempt %d)", job.id, job.attempts)
                     self._running[job.id] = asyncio.create_task(self._run(job))
-            except Exception:  # the database may be briefly away; try again next round
+                failed_in_a_row = 0
+            except Exception:  # the database may be briefly away; try again, later each time
+                self.dispatch_failures += 1
+                failed_in_a_row += 1
                 log.exception("job dispatch failed; retrying")
             self._wake.clear()
+            wait = self.settings.job_poll_s * 2 ** min(failed_in_a_row, 5)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.job_poll_s)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _heartbeat(self) -> None:
         while not self._stopping:
@@ -116,52 +127,96 @@ class Dispatcher:
         for job_id in stale:
             if job_id in self._running:
                 continue
-            status = await asyncio.to_thread(
-                self.queue.requeue_or_fail,
-                job_id,
-                "its replica stopped (killed or crashed) while the job ran",
-                max_attempts=self.settings.job_max_attempts,
-                error_report=self._error_report,
-                stale_owner=True,
-                stale_after=timedelta(seconds=self.settings.job_stale_after_s),
-            )
+            if self._takeover_failures.get(job_id, 0) >= self.settings.job_max_attempts:
+                continue  # given up on here (logged): it must not hold up the others
+            try:
+                status = await asyncio.to_thread(
+                    self.queue.requeue_or_fail,
+                    job_id,
+                    "its replica stopped (killed or crashed) while the job ran",
+                    max_attempts=self.settings.job_max_attempts,
+                    error_report=self._error_report,
+                    stale_owner=True,
+                    stale_after=timedelta(seconds=self.settings.job_stale_after_s),
+                )
+            except Exception:
+                # One job that cannot be taken over must not stop the queue behind it.
+                self.dispatch_failures += 1
+                failures = self._takeover_failures.get(job_id, 0) + 1
+                self._takeover_failures[job_id] = failures
+                log.exception("job %s could not be taken over (%d time(s))", job_id, failures)
+                if failures >= self.settings.job_max_attempts:
+                    log.error(
+                        "job %s: given up taking it over after %d tries; it stays `running` "
+                        "until an operator looks at its row",
+                        job_id,
+                        failures,
+                    )
+                continue
+            self._takeover_failures.pop(job_id, None)
             log.warning("job %s was left running by a stopped replica: now %s", job_id, status)
             if status == "error":
                 await self._ended_in_error(job_id)
 
     async def _run(self, job: Job) -> None:
         try:
-            spec = ValidationJob.model_validate_json(job.spec)
-            try:
-                report = await self._in_pool(spec)
-            except WorkerCrashed as exc:
-                status = await asyncio.to_thread(
-                    self.queue.requeue_or_fail,
-                    job.id,
-                    exc.message,
-                    max_attempts=self.settings.job_max_attempts,
-                    error_report=self._error_report,
-                )
-                log.warning("job %s: worker crashed; job is now %s", job.id, status)
-                if status == "error":
-                    await self._ended_in_error(job.id)
+            report = await self._report_of(job)
+            if report is None:
                 return
-            except DatagateError as exc:
-                prefix = "timeout: " if exc.code == "validation_timeout" else ""
-                report = error_report(job.id, job.spec, f"{prefix}{exc.message}")
-            except Exception as exc:
-                log.exception("job %s failed", job.id)
-                report = error_report(job.id, job.spec, f"internal error: {type(exc).__name__}")
             link(report, self._base_url())
-            if await asyncio.to_thread(self.queue.finish, job.id, report):
-                self.metrics.observe(report, mode="async")
+            stored = await self._finish(job.id, report)
+            if stored is not None:
+                self.metrics.observe(stored, mode="async")
                 self._remove_inputs(job.id)
-                log.info("job %s ended: %s", job.id, report.status)
+                log.info("job %s ended: %s", job.id, stored.status)
                 if job.callback_url:
-                    self.callbacks.send(job.callback_url, report)
+                    self.callbacks.send(job.callback_url, stored)
+        except Exception:
+            # Whatever went wrong, this task must end: the job is left to the stale take-over,
+            # which counts its attempts and ends it in error after job_max_attempts.
+            self.dispatch_failures += 1
+            log.exception("job %s could not be run or ended; left for take-over", job.id)
         finally:
             self._running.pop(job.id, None)
             self._wake.set()
+
+    async def _report_of(self, job: Job) -> Report | None:
+        """The job's report: its validation's, or an error report saying why there is none.
+        None when its worker crashed and the job was queued again."""
+        try:
+            spec = ValidationJob.model_validate_json(job.spec)
+            return await self._in_pool(spec)
+        except WorkerCrashed as exc:
+            status = await asyncio.to_thread(
+                self.queue.requeue_or_fail,
+                job.id,
+                exc.message,
+                max_attempts=self.settings.job_max_attempts,
+                error_report=self._error_report,
+            )
+            log.warning("job %s: worker crashed; job is now %s", job.id, status)
+            if status == "error":
+                await self._ended_in_error(job.id)
+            return None
+        except DatagateError as exc:
+            prefix = "timeout: " if exc.code == "validation_timeout" else ""
+            return error_report(job.id, job.spec, f"{prefix}{exc.message}")
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            return error_report(job.id, job.spec, f"internal error: {type(exc).__name__}")
+
+    async def _finish(self, job_id: str, report: Report) -> Report | None:
+        """Store the report, retrying a failing database a bounded number of times."""
+        attempts = self.settings.job_max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await asyncio.to_thread(self.queue.finish, job_id, report)
+            except Exception:
+                self.dispatch_failures += 1
+                log.exception("job %s: finishing failed (%d/%d)", job_id, attempt, attempts)
+                if attempt < attempts:
+                    await asyncio.sleep(self.settings.job_poll_s * 2**attempt)
+        raise RuntimeError(f"job {job_id} could not be finished after {attempts} attempts")
 
     async def _in_pool(self, spec: ValidationJob) -> Report:
         # Synchronous requests may fill the pool's queue; a job already claimed waits its turn

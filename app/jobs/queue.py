@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import JobRow, ReportRow
 from app.core.errors import NotFound
+from app.core.text import safe_text
 from app.reports.model import Report
-from app.reports.store import report_row
+from app.reports.store import fallback_report, report_row, storable_report
 
+log = logging.getLogger(__name__)
 JobStatus = str  # queued | running | done | error
 
 
@@ -125,12 +128,22 @@ class JobQueue:
                 .values(heartbeat_at=_now())
             )
 
-    def finish(self, job_id: str, report: Report) -> bool:
+    def finish(self, job_id: str, report: Report) -> Report | None:
         """Store the report and end the job in one transaction: never one without the other.
 
-        Only the replica that holds the job may finish it; False when it was taken away
-        (released at shutdown, or taken over as stale) and nothing was written.
+        Returns the report as stored; None when this replica no longer holds the job (released
+        at shutdown, or taken over as stale) and nothing was written. A report the database
+        refuses (any error) is replaced by a minimal error report: the job ends either way, so
+        that it is never run again only to fail the same way.
         """
+        try:
+            return self._finish(job_id, report)
+        except Exception as exc:
+            log.exception("job %s: its report could not be stored; storing a minimal one", job_id)
+            return self._finish(job_id, fallback_report(report, exc))
+
+    def _finish(self, job_id: str, report: Report) -> Report | None:
+        report = storable_report(report)
         with self._sessions.begin() as session:
             ended = session.execute(
                 update(JobRow)
@@ -143,9 +156,9 @@ class JobQueue:
                 )
             )
             if ended.rowcount != 1:  # type: ignore[attr-defined]
-                return False
+                return None
             session.merge(report_row(report))
-            return True
+            return report
 
     def release(self, job_id: str) -> None:
         """Give a running job back to the queue (shutdown); the attempt does not count."""
@@ -169,8 +182,30 @@ class JobQueue:
         """After a crash: queue again while attempts remain, else end in error. Returns status.
 
         `stale_owner`: the job belongs to a replica that stopped sending heartbeats; it is taken
-        only if its heartbeat is still older than `stale_after` under the row lock.
+        only if its heartbeat is still older than `stale_after` under the row lock. An error
+        report the database refuses is replaced by a minimal one, as in `finish`.
         """
+        args = (job_id, safe_text(reason), max_attempts, stale_owner, stale_after)
+        try:
+            return self._requeue_or_fail(*args, error_report)
+        except Exception as exc:
+            log.exception("job %s: its error report could not be stored; storing another", job_id)
+            refused = exc  # the `except` name is gone once the block ends
+
+        def minimal(job_id: str, spec: str, message: str) -> Report:
+            return fallback_report(error_report(job_id, spec, message), refused)
+
+        return self._requeue_or_fail(*args, minimal)
+
+    def _requeue_or_fail(
+        self,
+        job_id: str,
+        reason: str,
+        max_attempts: int,
+        stale_owner: bool,
+        stale_after: timedelta,
+        error_report: Callable[[str, str, str], Report],
+    ) -> str:
         with self._sessions.begin() as session:
             row = session.get(JobRow, job_id, with_for_update=True, populate_existing=True)
             if row is None or row.status != "running":

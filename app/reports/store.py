@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db import ReportRow
 from app.core.errors import NotFound
-from app.reports.model import Report, Status
+from app.core.text import make_storable, safe_text
+from app.reports.model import DatasetInfo, Report, Status, SuiteInfo
+
+log = logging.getLogger(__name__)
+
+# The searchable columns' widths (app/core/db.py): a longer value is refused by PostgreSQL.
+DATASET_NAME_CHARS = 512
+SUITE_NAME_CHARS = 128
 
 
 @dataclass(frozen=True)
@@ -41,9 +50,20 @@ class ReportStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def save(self, report: Report) -> None:
-        with self._sessions.begin() as session:
-            session.merge(report_row(report))
+    def save(self, report: Report) -> Report:
+        """Store the report; returns it as stored. One that cannot be stored (any database
+        error) is replaced by a minimal error report saying why, never lost without a trace."""
+        report = storable_report(report)
+        try:
+            with self._sessions.begin() as session:
+                session.merge(report_row(report))
+            return report
+        except Exception as exc:
+            log.exception("report %s could not be stored; storing a minimal one", report.id)
+            minimal = fallback_report(report, exc)
+            with self._sessions.begin() as session:
+                session.merge(report_row(minimal))
+            return minimal
 
     def get(self, report_id: str) -> Report:
         with self._sessions() as session:
@@ -91,7 +111,48 @@ class ReportStore:
             session.execute(select(1))
 
 
+def storable_report(report: Report) -> Report:
+    """The report with NUL and lone surrogates in any text (column names, sample values, error
+    messages: they come from the data) replaced by U+FFFD, so that every database can hold it."""
+    try:
+        document = report.model_dump_json()
+    except PydanticSerializationError:  # a lone surrogate cannot be encoded
+        document = None
+    if document is not None and "\\u0000" not in document:
+        return report
+    return Report.model_validate(make_storable(report.model_dump(mode="json")))
+
+
+def fallback_report(report: Report, exc: BaseException) -> Report:
+    """A minimal error report for one that could not be stored: escaped and clipped texts."""
+    suite = None
+    if report.suite is not None:
+        suite = SuiteInfo(
+            name=safe_text(report.suite.name)[:SUITE_NAME_CHARS],
+            sha256=safe_text(report.suite.sha256)[:64],
+            origin=report.suite.origin,
+            expectations=report.suite.expectations,
+        )
+    return Report(
+        id=report.id,
+        status="error",
+        success=False,
+        created_at=report.created_at,
+        duration_ms=report.duration_ms,
+        dataset=DatasetInfo(
+            name=safe_text(report.dataset.name)[:DATASET_NAME_CHARS],
+            format=safe_text(report.dataset.format)[:32],
+            rows=report.dataset.rows,
+        ),
+        suite=suite,
+        error=f"the report could not be stored ({type(exc).__name__}); "
+        f"its verdict was {report.status}",
+        report_url=report.report_url,
+    )
+
+
 def report_row(report: Report) -> ReportRow:
+    report = storable_report(report)
     return ReportRow(
         id=report.id,
         created_at=report.created_at,

@@ -10,7 +10,8 @@ import pytest
 
 from app.core.db import make_engine, make_sessionmaker, migrate
 from app.jobs.queue import JobQueue
-from app.reports.model import DatasetInfo, Report
+from app.reports.model import CheckResult, ColumnInfo, DatasetInfo, Report
+from app.reports.store import ReportStore
 
 
 def error_report(job_id: str, spec: str, message: str) -> Report:
@@ -150,3 +151,92 @@ def test_a_late_replica_does_not_take_over_a_job_already_taken_over_and_running(
     job = late.get("j1")
     assert job.status == "running" and job.attempts == 2
     assert first.finish("j1", done_report("j1")), "the running replica still owns the job"
+
+
+def named_report(job_id: str, name: str, *, sample: str = "Adelie") -> Report:
+    """A failed report whose texts came from the data: a column and a sample value."""
+    return Report(
+        id=job_id,
+        status="failed",
+        success=False,
+        dataset=DatasetInfo(
+            name=name, format="json", rows=2, columns=[ColumnInfo(name="spe\x00cies", dtype="o")]
+        ),
+        checks=[
+            CheckResult(
+                source="great_expectations",
+                category="set",
+                name="expect_column_values_to_be_in_set",
+                column="spe\x00cies",
+                success=False,
+                outcome="failed",
+                observed={"partial_unexpected_list": [sample], "why\x00": "\ud800"},
+            )
+        ],
+        error="cell \x00",
+    )
+
+
+@pytest.mark.postgres
+def test_report_texts_from_the_data_with_nul_are_escaped_and_stored_on_postgres(
+    postgres_url: str,
+) -> None:
+    (queue,) = queues(postgres_url, "a")
+    queue.enqueue("j1", "spec")
+    queue.claim()
+    stored = queue.finish("j1", named_report("j1", "d.json", sample="Ade\x00lie"))
+    assert stored is not None and stored.status == "failed"
+    assert queue.get("j1").status == "done"
+    report = ReportStore(queue._sessions).get("j1")
+    assert report.status == "failed", "escaping keeps the verdict"
+    assert report.dataset.columns[0].name == "spe\ufffdcies"
+    assert report.checks[0].observed["partial_unexpected_list"] == ["Ade\ufffdlie"]
+    assert report.checks[0].observed["why\ufffd"] == "\ufffd"
+    assert report.error == "cell \ufffd"
+
+
+@pytest.mark.postgres
+def test_report_the_database_refuses_ends_the_job_in_error_with_a_minimal_report(
+    postgres_url: str,
+) -> None:
+    # 600 characters do not fit the searchable dataset_name column: PostgreSQL refuses the row.
+    (queue,) = queues(postgres_url, "a")
+    queue.enqueue("j1", "spec")
+    queue.claim()
+    stored = queue.finish("j1", named_report("j1", "n" * 600))
+    assert stored is not None and stored.status == "error"
+    job = queue.get("j1")
+    assert job.status == "error" and job.finished_at is not None
+    report = ReportStore(queue._sessions).get("j1")
+    assert report.status == "error" and report.dataset.name == "n" * 512
+    assert report.error is not None and "could not be stored (DataError)" in report.error
+    assert "its verdict was failed" in report.error
+    assert queue.claim() is None, "the job is not run again"
+
+
+@pytest.mark.postgres
+def test_stale_take_over_stores_a_minimal_error_report_when_the_full_one_is_refused(
+    postgres_url: str,
+) -> None:
+    dead, alive = queues(postgres_url, "dead", "alive")
+    dead.enqueue("j1", "n" * 800)  # this test's error report names the dataset by the spec
+    dead.claim()
+    status = alive.requeue_or_fail(
+        "j1", "replica \x00stopped", max_attempts=1, error_report=error_report, stale_owner=True
+    )
+    assert status == "error"
+    job = alive.get("j1")
+    assert job.status == "error"
+    assert job.error == "gave up after 1 attempt(s): replica \ufffdstopped"
+    report = ReportStore(alive._sessions).get("j1")
+    assert report.status == "error" and report.dataset.name == "n" * 512
+    assert report.error is not None and "could not be stored (DataError)" in report.error
+
+
+@pytest.mark.postgres
+def test_sync_path_save_of_a_refused_report_stores_a_minimal_one(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    migrate(engine)
+    store = ReportStore(make_sessionmaker(engine))
+    stored = store.save(named_report("r1", "n" * 600))
+    assert stored.status == "error" and store.get("r1") == stored

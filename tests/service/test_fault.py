@@ -98,3 +98,42 @@ def test_sigterm_releases_a_running_job_and_exits_0_and_the_next_start_runs_it(
     assert state["status"] == "done"
     assert state["attempts"] == 1, "a released job's interrupted start does not count"
     assert second.stop() == 0
+
+
+def metric_samples(text: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_sync_validation_abandoned_by_its_client_is_cancelled_and_its_worker_freed(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    server = Server(tmp_path, "abandoned")  # one worker: whoever holds it blocks the rest
+    servers.append(server.start())
+    big = penguins_times(3000)  # a million rows: still running when the client gives up
+    with (
+        httpx.Client(base_url=server.url, timeout=httpx.Timeout(60, read=2)) as impatient,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        impatient.post(
+            "/v1/validations",
+            files={"data": ("big.csv", big)},
+            data={"suite": "penguins"},
+        )
+    deadline = time.monotonic() + 30
+    while "cancelled: the client disconnected" not in server.tail():
+        assert time.monotonic() < deadline, f"no cancellation logged: {server.tail()}"
+        time.sleep(0.1)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        response = client.post(
+            "/v1/validations",
+            files={"data": ("penguins.csv", penguins_times(1))},
+            data={"suite": "penguins"},
+        )
+        assert response.status_code == 200 and response.json()["status"] == "passed"
+        samples = metric_samples(client.get("/metrics").text)
+    assert samples['datagate_requests_rejected_total{code="client_closed_request"}'] == 1
+    assert samples["datagate_worker_restarts"] == 1, "the abandoned job's worker was replaced"

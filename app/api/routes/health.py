@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import MetricsDep, ReadAccess, SettingsDep, StoreDep, SuitesDep
@@ -19,8 +19,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable and suites are loaded")
-def readyz(store: StoreDep, suites: SuitesDep, settings: SettingsDep) -> JSONResponse:
+@router.get(
+    "/readyz", summary="The database is reachable, suites are loaded and a worker is usable"
+)
+def readyz(
+    request: Request, store: StoreDep, suites: SuitesDep, settings: SettingsDep
+) -> JSONResponse:
     checks: dict[str, Any] = {"suites_loaded": len(suites.names()), "suites_broken": suites.errors}
     try:
         store.ping()
@@ -34,6 +38,17 @@ def readyz(store: StoreDep, suites: SuitesDep, settings: SettingsDep) -> JSONRes
     if connections:
         checks["sql_connections"] = connections
         ready = ready and not any(s.startswith("refused") for s in connections.values())
+    # A replica whose workers are all dead (killed, out of memory) or still starting would
+    # only queue requests: it is taken out of rotation until one is usable again.
+    pool = request.app.state.pool
+    usable = pool.usable()
+    checks["workers"] = {"usable": usable, "size": pool.size}
+    if usable == 0:
+        ready = False
+        checks["reason"] = (
+            f"no usable validation worker (0 of {pool.size}): dead or still starting; "
+            "dead ones are being replaced"
+        )
     return JSONResponse(
         {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
     )

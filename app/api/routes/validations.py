@@ -12,13 +12,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+)
 
 from app.api.deps import JobsDep, ReadAccess, SettingsDep, StoreDep, ValidationsDep, WriteAccess
 from app.checks.runner import DataInput, ValidationJob
 from app.checks.service import ValidationService
 from app.core.config import Settings
 from app.core.errors import InvalidRequest, PayloadTooLarge
+from app.core.text import StoredText, check_storable, storable_strings
 from app.ingest.formats import detect_format
 from app.ingest.references import BatchReference, resolve_reference
 from app.ingest.upload import ReceivedFile, ReceivedForm, receive_form
@@ -139,6 +148,9 @@ def _check_fields(form: ReceivedForm) -> None:
         raise InvalidRequest("form field 'data' (the dataset file) is required")
     if not form.fields.get("suite"):
         raise InvalidRequest("form field 'suite' (the name of a suite) is required")
+    # Every text may end up in a stored job or report: NUL or non-UTF-8 would poison both.
+    check_storable({name: value for name, value in form.fields.items()})
+    check_storable({f"{name} (its file name)": f.filename for name, f in form.files.items()})
 
 
 def parse_bool(value: str | None, field: str) -> bool | None:
@@ -197,6 +209,13 @@ def wants_async(request: Request, wait_query: bool | None, wait_field: bool | No
     return False
 
 
+async def _disconnected(request: Request) -> None:
+    """Return once the client has gone. The body was read whole, so the next message the
+    server has for this request is its disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def base_url(request: Request, public_url: str | None) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
 
@@ -211,17 +230,18 @@ class ValidationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    data: BatchReference
-    reference: BatchReference | None = None
-    suite: str
-    label: str | None = None
-    datetime_column: str | None = Field(default=None, alias="datetime")
-    index: str | None = None
-    categorical: list[str] | None = None
-    features: list[str] | None = None
-    thresholds: dict[str, StrictInt | StrictFloat] | None = None
+    # Every text is stored with the job and its report: NUL and non-UTF-8 are refused (422).
+    data: Annotated[BatchReference, AfterValidator(storable_strings)]
+    reference: Annotated[BatchReference | None, AfterValidator(storable_strings)] = None
+    suite: StoredText
+    label: StoredText | None = None
+    datetime_column: StoredText | None = Field(default=None, alias="datetime")
+    index: StoredText | None = None
+    categorical: list[StoredText] | None = None
+    features: list[StoredText] | None = None
+    thresholds: dict[StoredText, StrictInt | StrictFloat] | None = None
     wait: bool | None = None
-    callback_url: str | None = None
+    callback_url: StoredText | None = None
 
     def roles(self) -> dict[str, Any]:
         fields = {"label": self.label, "datetime": self.datetime_column, "index": self.index}
@@ -330,7 +350,7 @@ async def _run_or_queue(
     if not asynchronous:
         if callback_url:
             raise InvalidRequest("callback_url needs an asynchronous request (wait=false)")
-        return await service.run(job, base_url=base)
+        return await service.run(job, base_url=base, abandoned=lambda: _disconnected(request))
     if callback_url:
         request.app.state.callbacks.check(callback_url)
     await service.submit(job, callback_url=callback_url)
