@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator
 
 from app.core.errors import InvalidRequest
 
@@ -43,32 +43,6 @@ def storable(value: str) -> str:
 
 StoredText = Annotated[str, AfterValidator(storable)]
 """A client's text that ends up stored (names, roles, URLs): NUL and non-UTF-8 refused (422)."""
-
-
-def _strings(value: Any, path: str) -> list[tuple[str, str]]:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(by_alias=True)
-    if isinstance(value, str):
-        return [(path, value)]
-    found: list[tuple[str, str]] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            found.append((f"{where} (the key)", str(key)))
-            found.extend(_strings(item, where))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found.extend(_strings(item, f"{path}[{index}]"))
-    return found
-
-
-def storable_strings(value: Any) -> Any:
-    """A pydantic validator for a nested model or dict: every string in it must be storable."""
-    for where, text in _strings(value, ""):
-        problem = text_problem(text)
-        if problem is not None:
-            raise ValueError(f"{where} {problem}" if where else problem)
-    return value
 
 
 def check_storable(fields: Mapping[str, str | None]) -> None:

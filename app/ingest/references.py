@@ -47,6 +47,7 @@ from app.core.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from app.core.text import storable, text_problem
 from app.ingest.formats import (
     DataFormat,
     DecodeBudget,
@@ -106,18 +107,18 @@ class BatchReference(BaseModel):
 
     @field_validator("uri", "format", "connection", "db_schema", "table", "query", "name")
     @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        # Paths, drivers and databases stop at (or choke on) a NUL: refuse it by field name.
-        if value is not None and "\x00" in value:
-            raise ValueError("contains a NUL character (\\x00)")
-        return value
+    def _storable(cls, value: str | None) -> str | None:
+        # Paths, drivers and databases stop at (or choke on) a NUL, and every field is stored
+        # with the job: the one rule for stored text, refused by field name.
+        return None if value is None else storable(value)
 
     @field_validator("params")
     @classmethod
-    def _no_nul_in_params(cls, value: dict[str, ParamValue] | None) -> dict[str, ParamValue] | None:
+    def _storable_params(cls, value: dict[str, ParamValue] | None) -> dict[str, ParamValue] | None:
         for key, item in (value or {}).items():
-            if "\x00" in key or (isinstance(item, str) and "\x00" in item):
-                raise ValueError(f"parameter {key[:40]!r} contains a NUL character (\\x00)")
+            problem = text_problem(key) or (text_problem(item) if isinstance(item, str) else None)
+            if problem is not None:
+                raise ValueError(f"parameter {key[:40]!r} {problem}")
         return value
 
     @model_validator(mode="after")

@@ -118,11 +118,11 @@ async def test_over_long_dataset_name_is_422(client: AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("body", "where"),
     [
-        ({"data": {"uri": "/lake/a.csv", "name": "poison\u0000pill"}}, "data: name"),
-        ({"data": {"uri": "/lake/\u0000a.csv"}}, "data: uri"),
+        ({"data": {"uri": "/lake/a.csv", "name": "poison\u0000pill"}}, "data.name:"),
+        ({"data": {"uri": "/lake/\u0000a.csv"}}, "data.uri:"),
         (
             {"data": {"uri": "/a.csv"}, "reference": {"uri": "/b.csv", "name": "\u0000"}},
-            "reference: name",
+            "reference.name:",
         ),
         ({"data": {"uri": "/a.csv"}, "label": "spe\u0000cies"}, "label:"),
         ({"data": {"uri": "/a.csv"}, "datetime": "\u0000"}, "datetime:"),
@@ -132,7 +132,7 @@ async def test_over_long_dataset_name_is_422(client: AsyncClient) -> None:
         ({"data": {"uri": "/a.csv"}, "suite": "pen\u0000guins"}, "suite:"),
         (
             {"data": {"connection": "w", "query": "select :p", "params": {"p": "\u0000"}}},
-            "data: params.p",
+            "data.params: parameter 'p'",
         ),
     ],
 )

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,7 +26,7 @@ from app.checks.runner import DataInput, ValidationJob
 from app.checks.service import ValidationService
 from app.core.config import Settings
 from app.core.errors import InvalidRequest, PayloadTooLarge
-from app.core.text import StoredText, check_storable, storable_strings
+from app.core.text import StoredText, check_storable
 from app.ingest.formats import detect_format
 from app.ingest.references import BatchReference, resolve_reference
 from app.ingest.upload import ReceivedFile, ReceivedForm, receive_form
@@ -230,9 +229,9 @@ class ValidationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    # Every text is stored with the job and its report: NUL and non-UTF-8 are refused (422).
-    data: Annotated[BatchReference, AfterValidator(storable_strings)]
-    reference: Annotated[BatchReference | None, AfterValidator(storable_strings)] = None
+    # References refuse NUL and non-UTF-8 in their own fields (they are stored with the job).
+    data: BatchReference
+    reference: BatchReference | None = None
     suite: StoredText
     label: StoredText | None = None
     datetime_column: StoredText | None = Field(default=None, alias="datetime")
