@@ -158,8 +158,9 @@ class Authenticator:
         if not current < expires <= current + SESSION_TTL_S:
             return False
         found = False
+        offered = mac.encode()  # bytes: compare_digest refuses non-ASCII str with a TypeError
         for api_key in self.keys:  # every key, whichever matches: no timing signal
-            if hmac.compare_digest(_session_mac(api_key.key, expires, nonce), mac):
+            if hmac.compare_digest(_session_mac(api_key.key, expires, nonce).encode(), offered):
                 found = True
         return found
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from starlette.requests import Request
 
@@ -96,6 +98,18 @@ def test_a_session_ends_when_it_expires_or_its_key_is_removed() -> None:
     assert not auth.session_valid(f"{int(expires) + 60}.{nonce}.{mac}", now=1_000_000.0)
     rotated = Authenticator(Settings(api_keys=f"{WRITE_KEY}:write"))
     assert not rotated.session_valid(session, now=1_000_000.0)
+
+
+@pytest.mark.parametrize(
+    "cookie", ["", "x", "1.2", "99999999999.n.m", "SOON.nonce.\u00e9\u00e9", "SOON.b.c.d"]
+)
+def test_a_forged_or_garbled_session_is_401_not_an_error(cookie: str) -> None:
+    auth = Authenticator(Settings(api_keys=f"{WRITE_KEY}:write"))
+    cookie = cookie.replace("SOON", str(int(time.time()) + 60))  # unexpired: the mac is compared
+    assert not auth.session_valid(cookie)
+    if cookie:
+        with pytest.raises(Unauthorized):
+            auth.authorize(request_with({"Cookie": f"{SESSION_COOKIE}={cookie}"}), "read")
 
 
 def test_a_signed_in_session_never_authorizes_a_write() -> None:
