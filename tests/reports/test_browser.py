@@ -337,3 +337,15 @@ def test_a_page_on_another_port_cannot_validate_with_the_write_key_sign_in(
         finally:
             browser.close()
     assert stored_reports(keyed_service) == before, "no report was stored"
+
+
+def test_head_through_uvicorn_gives_the_get_headers_and_no_body(keyed_service: Service) -> None:
+    auth = {"Authorization": f"Bearer {READ_KEY}"}
+    for path in ("/healthz", "/reports", "/static/datagate.css", "/v1/reports"):
+        got = httpx.get(f"{keyed_service.base}{path}", headers=auth, timeout=10)
+        head = httpx.head(f"{keyed_service.base}{path}", headers=auth, timeout=10)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        if path != "/reports":  # the page shows relative times; its length may move
+            assert head.headers["content-length"] == got.headers["content-length"], path
