@@ -138,15 +138,16 @@ class Job:
         return self.status in ("done", "error")
 
     @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> Job:
-        report = body.get("report")
+    def from_json(cls, body: Mapping[str, Any], called: httpx.URL | None = None) -> Job:
+        """`called`: the URL the body came from, which relative links are resolved against."""
+        report = Report.model_validate(body["report"]) if body.get("report") else None
         return cls(
             id=body["id"],
             status=body["status"],
-            status_url=body["status_url"],
-            report_url=body["report_url"],
+            status_url=_absolute(body["status_url"], called),
+            report_url=_absolute(body["report_url"], called),
             error=body.get("error"),
-            report=Report.model_validate(report) if report else None,
+            report=_linked(report, called) if report else None,
         )
 
 
@@ -333,18 +334,29 @@ def _base_url(base_url: str | None) -> str:
     return url.rstrip("/")
 
 
+def _absolute(url: str, called: httpx.URL | None) -> str:
+    # The service links with relative paths unless it knows its public URL (it never trusts
+    # the Host header): the address this client called is where they lead.
+    return str(called.join(url)) if called is not None else url
+
+
+def _linked(report: Report, called: httpx.URL | None) -> Report:
+    if report.report_url:
+        report.report_url = _absolute(report.report_url, called)
+    report.artifacts = {name: _absolute(url, called) for name, url in report.artifacts.items()}
+    return report
+
+
 def _report(response: httpx.Response) -> Report:
-    return Report.model_validate(response.json())
+    return _linked(Report.model_validate(response.json()), response.url)
 
 
 def _accepted(response: httpx.Response) -> Job:
-    body = response.json()
-    return Job(
-        id=body["id"],
-        status=body["status"],
-        status_url=body["status_url"],
-        report_url=body["report_url"],
-    )
+    return Job.from_json(response.json(), response.url)
+
+
+def _job(response: httpx.Response) -> Job:
+    return Job.from_json(response.json(), response.url)
 
 
 def _finished_report(job: Job) -> Report:
@@ -432,7 +444,7 @@ class DatagateClient:
             return _accepted(self.request("POST", "/v1/validations", **body))
 
     def get_job(self, job_id: str) -> Job:
-        return Job.from_json(self.request("GET", f"/v1/validations/{job_id}").json())
+        return _job(self.request("GET", f"/v1/validations/{job_id}"))
 
     def get_report(self, report_id: str) -> Report:
         return _report(self.request("GET", f"/v1/reports/{report_id}"))
@@ -568,7 +580,7 @@ class AsyncDatagateClient:
             return _accepted(await self.request("POST", "/v1/validations", **body))
 
     async def get_job(self, job_id: str) -> Job:
-        return Job.from_json((await self.request("GET", f"/v1/validations/{job_id}")).json())
+        return _job(await self.request("GET", f"/v1/validations/{job_id}"))
 
     async def get_report(self, report_id: str) -> Report:
         return _report(await self.request("GET", f"/v1/reports/{report_id}"))

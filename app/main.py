@@ -29,9 +29,10 @@ from app.core.body_timeout import BodyTimeoutMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
 from app.core.errors import DatagateError, Unauthorized
+from app.core.head_requests import HeadAsGetMiddleware
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
-from app.core.security import Authenticator
+from app.core.security import Authenticator, LoginThrottle
 from app.ingest.references import check_connections_at_start
 from app.jobs.callbacks import CallbackSender
 from app.jobs.dispatcher import Dispatcher
@@ -94,6 +95,8 @@ def _register_error_handlers(app: FastAPI) -> None:
             # Starlette names only the first route whose path matched; a path served by
             # several routes (GET, PUT, DELETE /v1/suites/{name}) allows all their methods.
             allowed = _allowed_methods(app, request.url.path)
+            if "GET" in allowed:
+                allowed.add("HEAD")
             if allowed:
                 headers["Allow"] = ", ".join(sorted(allowed))
         return _error(exc.status_code, code, str(exc.detail), headers)
@@ -164,9 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions, owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
         metrics = Metrics()
-        callbacks = CallbackSender(
-            [h for h in settings.callback_hosts.split(",") if h], settings.callback_secret
-        )
+        callbacks = CallbackSender(settings.callback_hosts, settings.callback_secret)
         dispatcher = Dispatcher(settings, jobs, pool, metrics, callbacks)
         metrics.track(
             queue_depth=lambda: pool.queued + _safe_count(jobs),
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics = metrics
         app.state.callbacks = callbacks
         app.state.auth = Authenticator(settings)
+        app.state.login_throttle = LoginThrottle(settings.login_max_failures)
         app.state.validations = ValidationService(
             settings, registry, pool, store, jobs, dispatcher, metrics
         )
@@ -199,6 +201,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     _register_error_handlers(app)
+    # Innermost: the request-id log line still says HEAD; the route (and its auth) sees a GET.
+    app.add_middleware(HeadAsGetMiddleware)
     # Added before the request-id middleware, so it sits inside it: the timeout must be raised
     # in the route's own task (BaseHTTPMiddleware would wrap it in an ExceptionGroup -> 500).
     app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)

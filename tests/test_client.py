@@ -49,6 +49,26 @@ def test_validate_returns_the_report_model_with_the_verdict(client: DatagateClie
     assert client.get_report(report.id) == report
 
 
+def test_links_lead_to_the_server_the_client_called(
+    client: DatagateClient, datagate_server: Server
+) -> None:
+    """The service sends relative links (it never builds them from the Host header); the client
+    makes them absolute against its own server URL, so a printed link opens."""
+    report = client.validate(PENGUINS, suite="penguins")
+    assert report.report_url == f"{datagate_server.url}/reports/{report.id}"
+    assert (
+        httpx.get(
+            report.report_url, headers={"Authorization": f"Bearer {datagate_server.read_key}"}
+        ).status_code
+        == 200
+    )
+    job = client.submit(PENGUINS, suite="penguins")
+    assert job.status_url == f"{datagate_server.url}/v1/validations/{job.id}"
+    assert job.report_url == f"{datagate_server.url}/reports/{job.id}"
+    done = client.wait_for(job.id, timeout=120)
+    assert done.report_url == f"{datagate_server.url}/reports/{job.id}"
+
+
 def test_planted_defects_fail_with_the_failed_checks_named(client: DatagateClient) -> None:
     report = client.validate(PENGUINS_BAD, suite="penguins")
     assert report.status == "failed"

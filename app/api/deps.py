@@ -10,7 +10,7 @@ from app.checks.expectations import SuiteRegistry
 from app.checks.service import ValidationService
 from app.core.config import Settings
 from app.core.metrics import Metrics
-from app.core.security import Authenticator
+from app.core.security import Authenticator, check_origin
 from app.jobs.queue import JobQueue
 from app.reports.store import ReportStore
 
@@ -51,6 +51,9 @@ def require_read(request: Request) -> None:
 
 
 def require_write(request: Request) -> None:
+    # Before the key: a keyless loopback service is as open to another page's form as a keyed one.
+    settings: Settings = request.app.state.settings
+    check_origin(request, settings.public_url)
     auth: Authenticator = request.app.state.auth
     auth.authorize(request, "write")
 

@@ -10,12 +10,13 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import joblib
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -306,7 +307,8 @@ def run_deepchecks(
     written, html_error = None, None
     if html_path is not None:
         try:
-            written = write_html(results, html_path, plotly_src=plotly_src)
+            names = [*data.columns, *([] if reference is None else reference.columns)]
+            written = write_html(results, html_path, plotly_src=plotly_src, names=names)
         except Exception as exc:
             # The rows stand without the view; the report says why there is none.
             logger.warning("could not write the deepchecks HTML view: %s", exc)
@@ -322,16 +324,81 @@ def run_deepchecks(
     )
 
 
-def write_html(results: list[Any], path: Path, *, plotly_src: str) -> Path:
+def _escaped(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _escaped_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    def cell(value: Any) -> Any:
+        # Numbers stay numbers (the Styler formats them); anything else is shown as its text,
+        # lists of the dataset's values included.
+        if value is None or isinstance(value, int | float | complex | np.number):
+            return value
+        return _escaped(str(value))
+
+    return frame.rename(index=cell, columns=cell).map(cell)
+
+
+def _escaped_item(item: Any, risky: list[str]) -> Any:
+    """One display item with the dataset's text escaped; deepchecks' own markup left as it is."""
+    from deepchecks.core.check_result import DisplayMap
+    from pandas.io.formats.style import Styler
+
+    if isinstance(item, DisplayMap):
+        return DisplayMap(
+            {_escaped_item(k, risky): [_escaped_item(i, risky) for i in v] for k, v in item.items()}
+        )
+    if isinstance(item, str):
+        # Markup by design (deepchecks writes <p>, <b>...), with column names pasted in.
+        for name in risky:
+            item = item.replace(name, _escaped(name))
+        return item
+    if isinstance(item, Styler):
+        # Its styles are lost; its cells are the dataset's text.
+        item = cast(pd.DataFrame, getattr(item, "data"))  # noqa: B009 (untyped in the stubs)
+    if isinstance(item, pd.DataFrame):
+        return _escaped_frame(item)
+    return item  # plotly figures: their JSON escapes `<` and plotly draws text as text
+
+
+def escape_dataset_text(results: list[Any], names: Iterable[str]) -> None:
+    """Escape, in place, the text of the dataset that deepchecks pastes into its HTML raw.
+
+    deepchecks builds its view with f-strings and pandas Stylers that do not escape: a column
+    named `<script>...</script>` or a category `<img onerror=...>` would run in every reader's
+    view. Condition details, table cells and labels, check failures and column names inside
+    display text are escaped; the rows of the report were read before and are not touched.
+    """
+    from deepchecks.core.check_result import CheckFailure
+    from deepchecks.core.errors import DeepchecksBaseError
+
+    risky = sorted({str(n) for n in names if _escaped(str(n)) != str(n)}, key=len, reverse=True)
+    for result in results:
+        if isinstance(result, CheckFailure):
+            exc = result.exception
+            exc.args = tuple(_escaped(str(a)) for a in exc.args)
+            if isinstance(exc, DeepchecksBaseError):
+                exc.message, exc.html = _escaped(exc.message), _escaped(exc.html)
+            continue
+        for condition in result.conditions_results:
+            condition.details = _escaped(str(condition.details))
+        result.display = [_escaped_item(item, risky) for item in result.display]
+
+
+def write_html(
+    results: list[Any], path: Path, *, plotly_src: str, names: Iterable[str] = ()
+) -> Path:
     """Write deepchecks' view of `results` as one page that loads plotly only from `plotly_src`.
 
     deepchecks' own `save_as_html` either inlines 4.5 MB of plotly.js or points at public CDNs.
     Its serializer can leave both out; its figures then call `require(["plotly"], ...)`, which
-    a four-line shim answers with the `Plotly` global from the one local script.
+    a four-line shim answers with the `Plotly` global from the one local script. `names`: the
+    datasets' column names, escaped wherever deepchecks pastes them into markup.
     """
     from deepchecks.core.serialization.suite_result.html import SuiteResultSerializer
     from deepchecks.core.suite import SuiteResult
 
+    escape_dataset_text(results, names)
     suite_result = SuiteResult("datagate: deepchecks", results)
     body = SuiteResultSerializer(suite_result).serialize(
         output_id="datagate",

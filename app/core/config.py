@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port `datagate serve` binds.")
     public_url: str | None = Field(
         default=None,
-        description="Base URL used in report links; default the URL the request came in on.",
+        description="Base URL of absolute report links (and the origin browsers must post "
+        "from); default: links are relative paths, never built from the request's Host.",
     )
 
     # Jobs and limits
@@ -106,10 +107,18 @@ class Settings(BaseSettings):
     public_reads: bool = Field(
         default=False, description="Reports and pages readable without a key."
     )
+    login_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins per client address per minute before "
+        "/login answers 429 with Retry-After.",
+    )
 
     # Callbacks
     callback_hosts: str = Field(
-        default="", description="Comma-separated host names callbacks may be sent to."
+        default="",
+        description="Comma-separated origins callbacks may be sent to, e.g. "
+        "`https://hooks.example.com:8443`; a bare host allows its schemes' default ports only.",
     )
     callback_secret: str = Field(default="", description="HMAC-SHA256 key signing callback bodies.")
 

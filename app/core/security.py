@@ -5,16 +5,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import secrets
+import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
 from app.core.config import Settings
-from app.core.errors import DatagateError, Unauthorized
+from app.core.errors import DatagateError, Forbidden, Unauthorized
 
 Scope = Literal["read", "write"]
-KEY_COOKIE = "datagate_key"
+# The browser's sign-in: a session token signed with the key it was issued for, never the key.
+SESSION_COOKIE = "datagate_session"
+SESSION_TTL_S = 12 * 3600
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]  # scheme, host, port
 
 
 class UnsafeConfiguration(Exception):
@@ -57,8 +66,55 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def origin_of(url: str) -> Origin | None:
+    """(scheme, host, port) of an http(s) URL, the port filled in; None if it has none."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return (parts.scheme, parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme])
+
+
+def parse_callback_origins(text: str) -> set[Origin]:
+    """`hooks.example.com, http://127.0.0.1:9000` -> the (scheme, host, port) callbacks may reach.
+
+    A bare host allows http on 80 and https on 443 only: listing a host must not open its other
+    services (a database, Redis, an admin port) to signed POSTs.
+    """
+    origins: set[Origin] = set()
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        bare = "://" not in entry
+        parts = urlsplit(f"//{entry}" if bare else entry)
+        origin = origin_of(f"http:{parts.geturl()}" if bare else entry)
+        if (
+            origin is None
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+            or (bare and parts.port is not None)
+        ):
+            raise UnsafeConfiguration(
+                f"DATAGATE_CALLBACK_HOSTS entry {entry!r} is neither a host name nor an origin "
+                "scheme://host[:port] (http or https, no path): e.g. hooks.example.com or "
+                "http://127.0.0.1:9000"
+            )
+        if bare:
+            origins.update((scheme, origin[1], port) for scheme, port in DEFAULT_PORTS.items())
+        else:
+            origins.add(origin)
+    return origins
+
+
 def check_startup(settings: Settings, host: str) -> None:
-    """Without keys, serve only on loopback unless the operator opted out explicitly."""
+    """Without keys, serve only on loopback unless the operator opted out explicitly; refuse a
+    callback allow-list that cannot be read."""
+    parse_callback_origins(settings.callback_hosts)
     keys = parse_api_keys(settings.api_keys)
     if not keys and settings.auth == "enabled" and not is_loopback(host):
         raise UnsafeConfiguration(
@@ -79,7 +135,34 @@ class Authenticator:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token:
             return token.strip()
-        return request.cookies.get(KEY_COOKIE)
+        return None
+
+    def issue_session(self, key: str, now: float | None = None) -> str:
+        """A browser session for a valid key: `<expiry>.<nonce>.<mac>`, the mac keyed by the key.
+
+        Signing with the key itself needs no secret of its own, holds across replicas, and ends
+        every session of a key when the key is removed. The key cannot be read back from it.
+        """
+        expires = int((time.time() if now is None else now) + SESSION_TTL_S)
+        nonce = secrets.token_urlsafe(16)
+        return f"{expires}.{nonce}.{_session_mac(key, expires, nonce)}"
+
+    def session_valid(self, token: str, now: float | None = None) -> bool:
+        """A session token issued by this service for a key still configured, not expired."""
+        expires_text, _, rest = token.partition(".")
+        nonce, _, mac = rest.partition(".")
+        if not (expires_text.isdigit() and nonce and mac) or len(token) > 200:
+            return False
+        expires = int(expires_text)
+        current = time.time() if now is None else now
+        if not current < expires <= current + SESSION_TTL_S:
+            return False
+        found = False
+        offered = mac.encode()  # bytes: compare_digest refuses non-ASCII str with a TypeError
+        for api_key in self.keys:  # every key, whichever matches: no timing signal
+            if hmac.compare_digest(_session_mac(api_key.key, expires, nonce).encode(), offered):
+                found = True
+        return found
 
     def scope_of(self, presented: str) -> Scope | None:
         """Constant-time: every key is compared, whatever matches first.
@@ -98,6 +181,21 @@ class Authenticator:
         if self.disabled or (needed == "read" and self.public_reads):
             return
         presented = self.presented_key(request)
+        session = request.cookies.get(SESSION_COOKIE)
+        if not presented and session:
+            # A browser sends the cookie with any form another page submits (SameSite does not
+            # separate ports of one host): the sign-in only ever reads.
+            if needed == "write":
+                raise InsufficientScope(
+                    "the browser sign-in only reads; writes need `Authorization: Bearer "
+                    "<write key>`"
+                )
+            if self.session_valid(session):
+                return
+            raise Unauthorized(
+                "the sign-in has expired or its key was removed; sign in again at /login",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not presented:
             raise Unauthorized(
                 "an API key is required: send `Authorization: Bearer <key>`",
@@ -108,3 +206,70 @@ class Authenticator:
             raise Unauthorized("the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
         if needed == "write" and scope != "write":
             raise InsufficientScope("this API key may only read; this route needs a write key")
+
+
+def _session_mac(key: str, expires: int, nonce: str) -> str:
+    message = f"datagate-session:{expires}:{nonce}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def own_origin(request: Request, public_url: str | None) -> str:
+    """The service's origin: DATAGATE_PUBLIC_URL's when set, else the one the request named."""
+    if public_url:
+        parts = urlsplit(public_url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+    return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+
+
+def check_origin(request: Request, public_url: str | None) -> None:
+    """Refuse a state-changing request a browser sent from another origin (another port too).
+
+    Clients (CLI, the Python client, curl) send no Origin; browsers send it with every POST, and
+    `null` from sandboxed frames such as the stored deepchecks views.
+    """
+    origin = request.headers.get("origin")
+    if request.method not in UNSAFE_METHODS or origin is None:
+        return
+    expected = own_origin(request, public_url)
+    if origin.lower() != expected:
+        raise Forbidden(
+            f"cross-origin request refused: Origin {origin[:100]!r} is not this service's "
+            f"origin {expected!r} (set DATAGATE_PUBLIC_URL if a proxy changes the host)"
+        )
+
+
+class LoginThrottle:
+    """Failed sign-ins per client address in a sliding window; past the limit, wait.
+
+    Kept per process: with several replicas an address gets the limit once per replica, which
+    still turns guessing 16-character keys from seconds per hundred into hours.
+    """
+
+    MAX_ADDRESSES = 10_000  # bounded memory: the oldest address is forgotten first
+
+    def __init__(self, max_failures: int, window_s: float = 60.0) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, address: str, now: float | None = None) -> int | None:
+        """Seconds until `address` may try again, or None if it may try now."""
+        current = time.monotonic() if now is None else now
+        failures = self._failures.get(address)
+        if failures is None:
+            return None
+        while failures and failures[0] <= current - self.window_s:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]
+            return None
+        if len(failures) < self.max_failures:
+            return None
+        return max(1, int(failures[0] + self.window_s - current + 0.999))
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        current = time.monotonic() if now is None else now
+        self._failures.setdefault(address, deque(maxlen=self.max_failures)).append(current)
+        self._failures.move_to_end(address)
+        while len(self._failures) > self.MAX_ADDRESSES:
+            self._failures.popitem(last=False)

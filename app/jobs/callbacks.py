@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.core.errors import Forbidden, InvalidRequest
+from app.core.security import origin_of, parse_callback_origins
 from app.reports.model import Report
 
 log = logging.getLogger(__name__)
@@ -42,29 +43,32 @@ def summary_body(report: Report) -> bytes:
 class CallbackSender:
     def __init__(
         self,
-        allowed_hosts: list[str],
+        allowed: str,
         secret: str,
         *,
         attempts: int = 5,
         first_delay_s: float = 0.5,
     ) -> None:
-        self.allowed_hosts = {h.strip().lower() for h in allowed_hosts if h.strip()}
+        self.allowed = parse_callback_origins(allowed)
         self.secret = secret
         self.attempts = attempts
         self.first_delay_s = first_delay_s
         self._tasks: set[asyncio.Task[None]] = set()
 
     def check(self, url: str) -> str:
-        """Refuse a callback URL whose host the operator has not listed (403) or that is not
-        http(s) (422)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidRequest(f"callback_url {url!r} must be an http(s) URL with a host")
-        if parts.hostname.lower() not in self.allowed_hosts:
-            allowed = ", ".join(sorted(self.allowed_hosts)) or "none configured"
+        """Refuse a callback URL that is not http(s) (422) or whose scheme, host and port the
+        operator has not listed (403)."""
+        origin = origin_of(url)
+        if origin is None:
+            raise InvalidRequest(f"callback_url {url[:200]!r} must be an http(s) URL with a host")
+        if urlsplit(url).username is not None:
+            raise InvalidRequest("callback_url must not carry credentials (user@host)")
+        if origin not in self.allowed:
+            scheme, host, port = origin
+            allowed = ", ".join(f"{s}://{h}:{p}" for s, h, p in sorted(self.allowed))
             raise Forbidden(
-                f"callback host {parts.hostname!r} is not allowed (DATAGATE_CALLBACK_HOSTS: "
-                f"{allowed})"
+                f"callback_url {scheme}://{host}:{port} is not an allowed callback origin "
+                f"(DATAGATE_CALLBACK_HOSTS: {allowed or 'none configured'})"
             )
         return url
 
@@ -78,7 +82,8 @@ class CallbackSender:
         if self.secret:
             headers[SIGNATURE_HEADER] = sign(body, self.secret)
         delay = self.first_delay_s
-        async with httpx.AsyncClient(timeout=10) as client:
+        # A redirect would lead the signed POST past the allow-list: a 3xx ends the delivery.
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
             for attempt in range(1, self.attempts + 1):
                 try:
                     response = await client.post(url, content=body, headers=headers)

@@ -244,9 +244,8 @@ class Dispatcher:
             self.callbacks.send(job.callback_url, report)
 
     def _base_url(self) -> str:
-        return (
-            self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-        ).rstrip("/")
+        # Relative links without DATAGATE_PUBLIC_URL: the bind address (0.0.0.0) is no address.
+        return (self.settings.public_url or "").rstrip("/")
 
     def _remove_inputs(self, job_id: str) -> None:
         shutil.rmtree(job_inputs_dir(self.settings, job_id), ignore_errors=True)

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -27,11 +28,24 @@ SECRET = "callback-secret-for-tests"
 MAX_QUEUE = 3
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="module")
-def jobs_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+def receiver_port() -> int:
+    """The one port callbacks may reach on 127.0.0.1; other ports of the host stay closed."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def jobs_app(tmp_path_factory: pytest.TempPathFactory, receiver_port: int) -> Iterator[RunningApp]:
     settings = make_settings(
         tmp_path_factory.mktemp("async-jobs"),
-        callback_hosts="127.0.0.1",
+        callback_hosts=f"http://127.0.0.1:{receiver_port}",
         callback_secret=SECRET,
         max_queue=MAX_QUEUE,
         job_poll_s=0.2,
@@ -50,7 +64,7 @@ async def client(jobs_app: RunningApp) -> AsyncIterator[AsyncClient]:
 class CallbackReceiver:
     """A real HTTP server on loopback that records what is POSTed to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, redirect_to: str | None = None) -> None:
         received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
         self.received = received
 
@@ -58,13 +72,17 @@ class CallbackReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.put(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
+                if redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", redirect_to)
+                else:
+                    self.send_response(204)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -75,8 +93,8 @@ class CallbackReceiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[CallbackReceiver]:
-    server = CallbackReceiver()
+def receiver(receiver_port: int) -> Iterator[CallbackReceiver]:
+    server = CallbackReceiver(receiver_port)
     yield server
     server.close()
 
@@ -127,8 +145,9 @@ async def test_wait_false_answers_202_at_once_with_the_job_links(client: AsyncCl
     assert status == 202
     assert set(body) == {"id", "status", "status_url", "report_url"}
     assert body["status"] == "queued"
-    assert body["status_url"] == f"http://testserver/v1/validations/{body['id']}"
-    assert body["report_url"] == f"http://testserver/reports/{body['id']}"
+    assert body["status_url"] == f"/v1/validations/{body['id']}"
+    # Relative without DATAGATE_PUBLIC_URL: never built from the request's Host header.
+    assert body["report_url"] == f"/reports/{body['id']}"
     assert headers["location"] == body["status_url"]
     await wait_until_ended(client, body["id"])
 
@@ -245,6 +264,44 @@ async def test_callback_with_a_synchronous_request_is_422(
     status, body, _ = await submit(client, callback_url=receiver.url)
     assert status == 422
     assert "callback_url" in body["error"]["message"]
+
+
+async def test_callback_to_another_port_of_an_allowed_host_is_403_and_never_sent(
+    client: AsyncClient, jobs_app: RunningApp
+) -> None:
+    """SSRF: 127.0.0.1 is allowed on one port; its other services (Redis on 6379, PostgreSQL on
+    5432 here) must not receive signed POSTs. A listener on another port stands in for them."""
+    other = CallbackReceiver()
+    try:
+        before = jobs_app.app.state.jobs.queued_count()
+        for url in (other.url, "http://127.0.0.1:6379/", "http://127.0.0.1/hook"):
+            status, body, _ = await submit(client, wait="false", callback_url=url)
+            assert status == 403, (url, body)
+            assert "not an allowed callback origin" in body["error"]["message"]
+        assert jobs_app.app.state.jobs.queued_count() == before
+        await asyncio.sleep(1)
+        assert other.received.empty(), "nothing was POSTed to the other port"
+    finally:
+        other.close()
+
+
+async def test_a_redirect_from_the_callback_receiver_is_not_followed(
+    client: AsyncClient, receiver_port: int
+) -> None:
+    target = CallbackReceiver()  # another port: where a redirect would carry the signed POST
+    redirecting = CallbackReceiver(receiver_port, redirect_to=target.url)
+    try:
+        status, accepted, _ = await submit(client, wait="false", callback_url=redirecting.url)
+        assert status == 202
+        await wait_until_ended(client, accepted["id"])
+        _, body = await asyncio.to_thread(redirecting.received.get, True, 60)
+        assert json.loads(body)["id"] == accepted["id"]
+        await asyncio.sleep(2)
+        assert target.received.empty(), "the 307 was not followed"
+        assert redirecting.received.empty(), "a 3xx is an answer, not a failure to retry"
+    finally:
+        redirecting.close()
+        target.close()
 
 
 async def test_job_over_its_time_limit_ends_in_error_timeout_and_the_next_job_runs(

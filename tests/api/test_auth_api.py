@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from httpx import ASGITransport, AsyncClient
 
+from app.core.security import SESSION_COOKIE
 from app.main import create_app
 from tests.conftest import EXAMPLES, REPO, RunningApp, make_settings
 
@@ -137,17 +138,152 @@ async def test_write_key_validates(client: AsyncClient) -> None:
     assert response.json()["status"] == "passed"
 
 
-async def test_login_sets_an_httponly_strict_cookie_that_opens_reads(client: AsyncClient) -> None:
+async def test_login_sets_an_httponly_strict_session_cookie_that_opens_reads(
+    client: AsyncClient,
+) -> None:
     assert "API key" in (await client.get("/login")).text
     response = await client.post("/login", data={"key": READ_KEY})
     assert response.status_code == 303
     assert response.headers["location"] == "/reports"
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"datagate_key={READ_KEY};")
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    assert READ_KEY not in cookie, "the cookie holds a session token, never the key"
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert "Secure" not in cookie, "plain http: a Secure cookie would never come back"
-    listed = await client.get("/v1/reports", cookies={"datagate_key": READ_KEY})
+    session = response.cookies[SESSION_COOKIE]
+    client.cookies.clear()  # each request below names its cookie itself
+    listed = await client.get("/v1/reports", cookies={SESSION_COOKIE: session})
     assert listed.status_code == 200
+    # The old cookie holding a raw key opens nothing.
+    old = await client.get("/v1/reports", cookies={"datagate_key": READ_KEY})
+    assert old.status_code == 401
+
+
+async def signed_in(client: AsyncClient, key: str) -> str:
+    response = await client.post("/login", data={"key": key})
+    assert response.status_code == 303, response.text
+    client.cookies.clear()  # each request names the cookie it sends
+    return response.cookies[SESSION_COOKIE]
+
+
+async def report_count(client: AsyncClient) -> int:
+    listed = await client.get("/v1/reports", headers=bearer(READ_KEY))
+    assert listed.status_code == 200
+    total: int = listed.json()["total"]
+    return total
+
+
+@pytest.mark.parametrize(
+    "origin", [None, "http://testserver:8081", "null"], ids=["no-origin", "other-port", "sandbox"]
+)
+async def test_a_form_post_riding_on_the_write_key_sign_in_is_refused_and_stores_nothing(
+    client: AsyncClient, origin: str | None
+) -> None:
+    """CSRF: signed in with a write key, a page on another port of the same host auto-submits a
+    form to POST /v1/validations. The browser sends the cookie (SameSite=Strict does not tell
+    ports apart); the service must refuse it."""
+    session = await signed_in(client, WRITE_KEY)
+    before = await report_count(client)
+    response = await client.post(
+        "/v1/validations",
+        cookies={SESSION_COOKIE: session},
+        headers={"Origin": origin} if origin else {},
+        files={"data": ("penguins.csv", (EXAMPLES / "penguins.csv").read_bytes())},
+        data={"suite": "penguins"},
+    )
+    assert response.status_code == 403, response.text
+    message = response.json()["error"]["message"]
+    assert ("cross-origin" in message) if origin else ("Authorization: Bearer" in message)
+    assert await report_count(client) == before
+
+
+async def test_every_write_route_refuses_a_signed_in_session(
+    client: AsyncClient, keyed_app: RunningApp
+) -> None:
+    session = await signed_in(client, WRITE_KEY)
+    writes = [
+        (m, p) for m, p in routes(keyed_app) if m not in SAFE_METHODS and (m, p) not in PUBLIC
+    ]
+    for method, path in writes:
+        response = await client.request(method, path, cookies={SESSION_COOKIE: session})
+        assert response.status_code == 403, (method, path, response.text)
+
+
+async def test_a_write_with_the_key_from_a_client_still_works_with_a_same_origin_header(
+    client: AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/validations",
+        headers={**bearer(WRITE_KEY), "Origin": "http://testserver"},
+        files={"data": ("penguins.csv", (EXAMPLES / "penguins.csv").read_bytes())},
+        data={"suite": "penguins"},
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_sign_in_is_throttled_per_address_after_ten_failures(keyed_app: RunningApp) -> None:
+    """Guessing keys at /login: after 10 failures in a minute an address gets 429 with
+    Retry-After, even for the right key; another address is not held up."""
+
+    def from_address(address: str) -> AsyncClient:
+        transport = ASGITransport(app=keyed_app.app, client=(address, 40000))
+        return AsyncClient(transport=transport, base_url="http://testserver")
+
+    async with from_address("203.0.113.7") as guesser, from_address("203.0.113.8") as other:
+        for _ in range(10):
+            assert (await guesser.post("/login", data={"key": WRONG_KEY})).status_code == 401
+        refused = await guesser.post("/login", data={"key": WRONG_KEY})
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["retry-after"]) <= 60
+        assert "Too many failed sign-ins" in refused.text
+        right = await guesser.post("/login", data={"key": READ_KEY})
+        assert right.status_code == 429 and "set-cookie" not in right.headers
+        assert (await other.post("/login", data={"key": READ_KEY})).status_code == 303
+
+
+async def test_a_forged_host_header_puts_no_foreign_url_in_reports_or_location(
+    client: AsyncClient,
+) -> None:
+    """`Host: evil.example` must not become the link every later reader of the report follows."""
+    upload = {"data": ("penguins.csv", (EXAMPLES / "penguins.csv").read_bytes())}
+    evil = {**bearer(WRITE_KEY), "Host": "evil.example"}
+    done = await client.post(
+        "/v1/validations", headers=evil, files=upload, data={"suite": "penguins"}
+    )
+    assert done.status_code == 200, done.text
+    report_id = done.json()["id"]
+    assert done.json()["report_url"] == f"/reports/{report_id}"
+    stored = await client.get(f"/v1/reports/{report_id}", headers=bearer(READ_KEY))
+    assert "evil.example" not in stored.text
+
+    queued = await client.post(
+        "/v1/validations", headers=evil, files=upload, data={"suite": "penguins", "wait": "false"}
+    )
+    assert queued.status_code == 202, queued.text
+    job_id = queued.json()["id"]
+    assert queued.headers["location"] == f"/v1/validations/{job_id}"
+    assert "evil.example" not in queued.text
+    state = await client.get(f"/v1/validations/{job_id}", headers=evil)
+    assert "evil.example" not in state.text
+
+
+async def test_head_answers_every_get_route_like_get_without_a_body(
+    client: AsyncClient, keyed_app: RunningApp
+) -> None:
+    gets = [p for m, p in routes(keyed_app) if m == "GET"]
+    assert "/v1/reports" in gets and "/login" in gets
+    for path in gets:
+        got = await client.get(path, headers=bearer(READ_KEY))
+        head = await client.head(path, headers=bearer(READ_KEY))
+        assert head.status_code == got.status_code != 405, (path, head.status_code)
+        assert head.content == b"", path
+        assert head.headers.get("content-type") == got.headers.get("content-type"), path
+    for path in ("/healthz", "/login", "/openapi.json"):
+        got, head = await client.get(path), await client.head(path)
+        assert head.headers["content-length"] == got.headers["content-length"] != "0", path
+    # HEAD where there is no GET is still 405, naming what is allowed.
+    refused = await client.head("/v1/validations", headers=bearer(READ_KEY))
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
 
 
 async def test_login_over_https_marks_the_cookie_secure(keyed_app: RunningApp) -> None:

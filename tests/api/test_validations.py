@@ -54,6 +54,24 @@ async def test_clean_example_dataset_passes_and_is_stored(client: AsyncClient) -
     assert stored == report
 
 
+async def test_a_keyless_service_refuses_a_validation_posted_from_another_origin(
+    client: AsyncClient, running_app: RunningApp
+) -> None:
+    """Without keys (loopback) any page the developer opens could post a form here: a browser's
+    cross-origin write is refused before the upload is read; clients send no Origin."""
+    before = (await client.get("/v1/reports")).json()["total"]
+    response = await client.post(
+        "/v1/validations",
+        headers={"Origin": "http://127.0.0.1:9999"},
+        files={"data": ("penguins.csv", PENGUINS.read_bytes())},
+        data={"suite": "penguins"},
+    )
+    assert response.status_code == 403
+    assert "cross-origin" in response.json()["error"]["message"]
+    assert (await client.get("/v1/reports")).json()["total"] == before
+    assert uploads_left(running_app) == []
+
+
 async def test_planted_defects_fail_naming_column_and_offending_values(
     client: AsyncClient,
 ) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import html
 import http.server
 import re
 import shutil
 import threading
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -568,20 +571,28 @@ def test_plotly_js_path_is_the_bundle_plotly_ships() -> None:
     assert path.stat().st_size > 1_000_000
 
 
-@pytest.fixture
-def served_artifact(html_file: Path, tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def _served(page: Path, folder: Path) -> Iterator[str]:
     """The HTML page and plotly.min.js served from a local HTTP server, as the service would."""
-    (tmp_path / "static").mkdir()
-    shutil.copy(plotly_js_path(), tmp_path / "static" / "plotly.min.js")
-    shutil.copy(html_file, tmp_path / "report.html")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    (folder / "static").mkdir()
+    shutil.copy(plotly_js_path(), folder / "static" / "plotly.min.js")
+    shutil.copy(page, folder / "report.html")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *args: None  # type: ignore[method-assign]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/report.html"
-    server.shutdown()
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/report.html"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+@pytest.fixture
+def served_artifact(html_file: Path, tmp_path: Path) -> Iterator[str]:
+    with _served(html_file, tmp_path) as url:
+        yield url
 
 
 @pytest.mark.browser
@@ -609,3 +620,105 @@ def test_html_draws_its_figures_offline_in_chromium(served_artifact: str) -> Non
     assert drawn >= 1
     assert errors == []
     assert all(url.startswith("http://127.0.0.1:") for url in requested)
+
+
+SCRIPT_NAME = "<script>window.__x=1</script>"
+IMG_NAME = "<img src=x onerror=window.__y=1>"
+IMG_VALUE = "<img src=x onerror=window.__z=1>"
+
+
+class _Elements(HTMLParser):
+    """Every element of a page with its attributes, and the text inside each <script>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.scripts.append(data)
+
+
+def hostile_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Diamonds whose column names and a new category are markup: drift, new categories and
+    string checks put both in deepchecks' condition texts and tables."""
+    frame = _diamonds().rename(columns={"carat": SCRIPT_NAME, "depth": IMG_NAME})
+    reference, data = _split(frame)
+    data[SCRIPT_NAME] = data[SCRIPT_NAME] * 1000
+    data[IMG_NAME] = data[IMG_NAME] * 3
+    data.loc[data.index[:100], "color"] = IMG_VALUE
+    return reference, data
+
+
+@pytest.fixture(scope="module")
+def hostile_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reference, data = hostile_frames()
+    path = tmp_path_factory.mktemp("hostile") / "deepchecks.html"
+    outcome = run_deepchecks(
+        data,
+        reference,
+        ColumnRoles(label="cut"),
+        _only(
+            "FeatureDrift",
+            "NewCategoryTrainTest",
+            "StringMismatchComparison",
+            "MixedDataTypes",
+            "MultivariateDrift",
+        ),
+        html_path=path,
+        plotly_src=PLOTLY_SRC,
+    )
+    assert outcome.html_path == path, outcome.html_error
+    drift = {row.column for row in _rows(outcome, "FeatureDrift") if row.outcome == "failed"}
+    assert {SCRIPT_NAME, IMG_NAME} <= drift, "the report rows keep the real column names"
+    return path
+
+
+def test_column_names_and_values_that_are_markup_stay_text_in_the_deepchecks_view(
+    hostile_html: Path,
+) -> None:
+    page = hostile_html.read_text(encoding="utf-8")
+    parser = _Elements()
+    parser.feed(page)
+
+    assert not [s for s in parser.scripts if "window.__x=1</script>" in s or "__y=1>" in s]
+    assert not any(tag == "img" for tag, _ in parser.tags), "no <img> element was injected"
+    handlers = [(tag, a) for tag, attrs in parser.tags for a in attrs if a.startswith("on")]
+    assert not handlers, f"event handler attributes in the view: {handlers}"
+    # The names and the category are still shown, as text: escaped in tables and conditions.
+    assert html.escape(SCRIPT_NAME) in page
+    assert html.escape(IMG_VALUE) in page
+    assert "Plotly.newPlot" in page, "deepchecks' own scripts are left alone"
+
+
+@pytest.mark.browser
+def test_the_hostile_view_sets_no_global_in_chromium(hostile_html: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with _served(hostile_html, tmp_path) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
+        page.wait_for_timeout(500)  # an <img onerror> fires once its load has failed
+        set_by_markup = page.evaluate("[window.__x, window.__y, window.__z]")
+        shown = page.inner_text("body")
+        browser.close()
+
+    assert set_by_markup == [None, None, None]
+    assert SCRIPT_NAME in shown, "the column name is shown as text"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -44,10 +45,9 @@ class Service:
     host: str
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`python -m app.cli serve` on a free loopback port, with its data in a temporary folder."""
-    root = tmp_path_factory.mktemp("browser-service")
+@contextlib.contextmanager
+def serving(root: Path, **env_extra: str) -> Iterator[Service]:
+    """`python -m app.cli serve` on a free loopback port, with its data under `root`."""
     shutil.copytree(REPO / "expectations", root / "expectations")
     port = free_port()
     env = {
@@ -55,6 +55,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "DATAGATE_DATA_DIR": str(root / "data"),
         "DATAGATE_EXPECTATIONS_DIR": str(root / "expectations"),
         "DATAGATE_WORKERS": "1",
+        **env_extra,
     }
     log_path = root / "service.log"
     with log_path.open("wb") as log:
@@ -87,6 +88,17 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with serving(tmp_path_factory.mktemp("browser-service")) as running:
+        yield running
+
+
+def page_url(service: Service, report: dict[str, Any]) -> str:
+    """The report page: links are relative unless DATAGATE_PUBLIC_URL is set."""
+    return str(httpx.URL(service.base).join(report["report_url"]))
 
 
 def validate(service: Service, example: str, dataset_name: str) -> dict[str, Any]:
@@ -133,7 +145,7 @@ def test_failed_report_page_history_and_status_filter_in_a_real_browser(
             )
 
             # The report: verdict at the top, the failed column in the failed rows.
-            page.goto(failed["report_url"])
+            page.goto(page_url(service, failed))
             verdict = page.locator(".verdict-word")
             assert verdict.inner_text().strip().lower() == "failed"
             assert verdict.is_visible()
@@ -211,7 +223,7 @@ def test_drift_report_and_the_full_deepchecks_view_render_offline(
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("request", lambda request: requested.append(request.url))
             page.on("pageerror", lambda error: page_errors.append(str(error)))
-            page.goto(report["report_url"])
+            page.goto(page_url(service, report))
             assert page.locator(".verdict-word").inner_text().strip().lower() == "failed"
             # The drift chart names the drifted column; it is server-rendered SVG.
             assert "carat" in " ".join(page.locator("svg").all_text_contents())
@@ -228,3 +240,112 @@ def test_drift_report_and_the_full_deepchecks_view_render_offline(
     hosts = {urlsplit(url).netloc for url in requested if url.startswith("http")}
     assert hosts == {service.host}, f"the pages asked other hosts: {hosts}"
     assert not page_errors, page_errors
+
+
+WRITE_KEY = "browser-write-key-0123456789"
+READ_KEY = "browser-read-key-0123456789"
+
+# A page on another port of the same host: on load it builds the upload and submits the form.
+ATTACK_PAGE = """<!doctype html><html><body>
+<form method="post" action="{target}/v1/validations" enctype="multipart/form-data">
+<input name="suite" value="penguins"><input type="file" name="data">
+</form>
+<script>
+const file = new File([{csv}], "penguins.csv", {{type: "text/csv"}});
+const files = new DataTransfer();
+files.items.add(file);
+document.querySelector("input[type=file]").files = files.files;
+document.forms[0].submit();
+</script></body></html>"""
+
+
+@contextlib.contextmanager
+def attack_site(target: str) -> Iterator[str]:
+    """A plain HTTP server on a free loopback port serving the auto-submitting page."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    csv = (REPO / "examples" / "penguins.csv").read_text()
+    body = ATTACK_PAGE.format(target=target, csv=json.dumps(csv)).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/attack.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def keyed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("keyed-service")
+    with serving(root, DATAGATE_API_KEYS=f"{WRITE_KEY}:write,{READ_KEY}:read") as running:
+        yield running
+
+
+def stored_reports(service: Service) -> int:
+    listed = httpx.get(
+        f"{service.base}/v1/reports", headers={"Authorization": f"Bearer {READ_KEY}"}, timeout=10
+    )
+    assert listed.status_code == 200, listed.text
+    total: int = listed.json()["total"]
+    return total
+
+
+def test_a_page_on_another_port_cannot_validate_with_the_write_key_sign_in(
+    keyed_service: Service,
+) -> None:
+    """CSRF: sign in with the write key, then open a page served from another port of the same
+    host that auto-submits a form to POST /v1/validations. The browser sends the session cookie
+    along (SameSite=Strict does not separate ports); the service refuses, and stores nothing."""
+    from playwright.sync_api import sync_playwright
+
+    before = stored_reports(keyed_service)
+    with sync_playwright() as playwright, attack_site(keyed_service.base) as attack_url:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{keyed_service.base}/login")
+            page.fill("input[name=key]", WRITE_KEY)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/reports")
+            cookies = {c["name"]: c for c in page.context.cookies()}
+            assert "datagate_session" in cookies and WRITE_KEY not in str(cookies)
+
+            with page.expect_response("**/v1/validations") as posted:
+                page.goto(attack_url)
+            response = posted.value
+            sent = response.request.all_headers()
+            assert "datagate_session=" in sent.get("cookie", ""), "the cookie rode along"
+            assert sent.get("origin") == urlsplit(attack_url)._replace(path="").geturl()
+            assert response.status == 403, response.text()
+            assert "cross-origin" in response.json()["error"]["message"]
+        finally:
+            browser.close()
+    assert stored_reports(keyed_service) == before, "no report was stored"
+
+
+def test_head_through_uvicorn_gives_the_get_headers_and_no_body(keyed_service: Service) -> None:
+    auth = {"Authorization": f"Bearer {READ_KEY}"}
+    for path in ("/healthz", "/reports", "/static/datagate.css", "/v1/reports"):
+        got = httpx.get(f"{keyed_service.base}{path}", headers=auth, timeout=10)
+        head = httpx.head(f"{keyed_service.base}{path}", headers=auth, timeout=10)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        if path != "/reports":  # the page shows relative times; its length may move
+            assert head.headers["content-length"] == got.headers["content-length"], path

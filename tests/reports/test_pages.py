@@ -18,7 +18,7 @@ from app.api.routes import pages as page_routes
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, migrate
 from app.core.errors import DatagateError
-from app.core.security import KEY_COOKIE, Authenticator
+from app.core.security import SESSION_COOKIE, Authenticator
 from app.reports.model import (
     CheckResult,
     ColumnInfo,
@@ -580,7 +580,7 @@ async def test_stylesheet_is_served_locally_and_nothing_else_is(pages_client: As
 
 
 @pytest.mark.anyio
-async def test_pages_need_a_read_key_when_keys_are_set_but_the_stylesheet_does_not(
+async def test_pages_need_a_read_key_or_session_when_keys_are_set_but_the_stylesheet_does_not(
     store: ReportStore,
 ) -> None:
     stored(store, "r1", [check("range")])
@@ -588,7 +588,7 @@ async def test_pages_need_a_read_key_when_keys_are_set_but_the_stylesheet_does_n
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
         anonymous = await c.get("/reports/r1")
         css = await c.get("/static/datagate.css")
-        c.cookies.set(KEY_COOKIE, READ_KEY)
+        c.cookies.set(SESSION_COOKIE, app.state.auth.issue_session(READ_KEY))
         with_cookie = await c.get("/reports/r1")
 
     assert anonymous.status_code == 401

@@ -1,4 +1,4 @@
-"""Browser sign-in: a form that takes an API key once and keeps it in an HttpOnly cookie."""
+"""Browser sign-in: a form that takes an API key once and keeps a read-only session cookie."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.core.security import KEY_COOKIE, Authenticator
+from app.core.security import SESSION_COOKIE, SESSION_TTL_S, Authenticator, LoginThrottle
 
 router = APIRouter(tags=["login"])
 
-COOKIE_MAX_AGE_S = 12 * 3600
 MAX_KEY_CHARS = 512
 
 _PAGE = """<!doctype html>
@@ -28,8 +27,12 @@ _PAGE = """<!doctype html>
 """
 
 
-def login_page(message: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(message=escape(message)), status_code=status_code)
+def login_page(
+    message: str, status_code: int = 200, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    return HTMLResponse(
+        _PAGE.format(message=escape(message)), status_code=status_code, headers=headers
+    )
 
 
 @router.api_route(
@@ -41,9 +44,19 @@ def login_page(message: str, status_code: int = 200) -> HTMLResponse:
     include_in_schema=False,
 )
 async def login(request: Request) -> Response:
-    """GET: the form. POST: check the key; keep it in a cookie and go to /reports."""
-    if request.method == "GET":
+    """GET: the form. POST: check the key; keep a session cookie (not the key), go to /reports."""
+    if request.method != "POST":
         return login_page("Enter an API key to read reports in this browser.")
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    # Refused before the key is looked at: a locked-out address learns nothing from its guesses.
+    wait_s = throttle.retry_after(address)
+    if wait_s is not None:
+        return login_page(
+            f"Too many failed sign-ins from this address; try again in {wait_s} s.",
+            status_code=429,
+            headers={"Retry-After": str(wait_s)},
+        )
     async with request.form(max_files=0, max_fields=4, max_part_size=4096) as form:
         key = form.get("key")
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
@@ -52,12 +65,13 @@ async def login(request: Request) -> Response:
     if auth.disabled:
         return RedirectResponse("/reports", status_code=303)
     if auth.scope_of(key.strip()) is None:
+        throttle.failed(address)
         return login_page("That API key is not valid.", status_code=401)
     response = RedirectResponse("/reports", status_code=303)
     response.set_cookie(
-        KEY_COOKIE,
-        key.strip(),
-        max_age=COOKIE_MAX_AGE_S,
+        SESSION_COOKIE,
+        auth.issue_session(key.strip()),
+        max_age=SESSION_TTL_S,
         httponly=True,
         samesite="strict",
         # Behind a TLS proxy the scheme is https once uvicorn trusts its forwarded headers.

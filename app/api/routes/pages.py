@@ -1,7 +1,8 @@
 """Browsable HTML: the report history at /reports, one report at /reports/{id}, and /static files.
 
 The JSON API stays under /v1; these pages are for people and are left out of the OpenAPI schema.
-Pages need read access like the JSON reports (a key as bearer token or `datagate_key` cookie).
+Pages need read access like the JSON reports (a key as bearer token, or the session cookie that
+`/login` sets).
 """
 
 from __future__ import annotations

@@ -215,8 +215,10 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-def base_url(request: Request, public_url: str | None) -> str:
-    return (public_url or str(request.base_url)).rstrip("/")
+def base_url(public_url: str | None) -> str:
+    """Links start with DATAGATE_PUBLIC_URL, or are relative paths: never the request's Host
+    header, which a client chooses and every later reader of the report would follow."""
+    return (public_url or "").rstrip("/")
 
 
 # --- batch references: a JSON body names where the data lives ----------------------------------
@@ -345,7 +347,7 @@ async def _run_or_queue(
     callback_url: str | None,
 ) -> Any:
     """The report now (200), or a durable job (202) whose status and report can be fetched."""
-    base = base_url(request, settings.public_url)
+    base = base_url(settings.public_url)
     if not asynchronous:
         if callback_url:
             raise InvalidRequest("callback_url needs an asynchronous request (wait=false)")
@@ -424,11 +426,9 @@ async def create_validation(
     dependencies=[ReadAccess],
     responses={404: {"description": "No job with this id"}},
 )
-def get_validation(
-    job_id: str, request: Request, settings: SettingsDep, jobs: JobsDep, store: StoreDep
-) -> JobState:
+def get_validation(job_id: str, settings: SettingsDep, jobs: JobsDep, store: StoreDep) -> JobState:
     job = jobs.get(job_id)
-    base = base_url(request, settings.public_url)
+    base = base_url(settings.public_url)
     report = store.get(job_id) if job.status in ("done", "error") and store.exists(job_id) else None
     return JobState(
         id=job.id,
