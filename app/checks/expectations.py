@@ -34,6 +34,7 @@ from app.checks.suite_safety import (
     time_budget,
 )
 from app.core.errors import InvalidRequest, SuiteInvalid, SuiteNotFound
+from app.core.text import nested_text_problem
 from app.ingest.formats import LARGE_TABLE_CELLS
 from app.reports.model import CheckResult, Severity, outcome_for
 
@@ -177,6 +178,11 @@ def parse_suite(
         ) from exc
     if not isinstance(raw, dict):
         raise SuiteInvalid(f'suite "{name}": expected a JSON object, got {type(raw).__name__}')
+    # A suite is stored and its strings reach column look-ups and reports: NUL and lone
+    # surrogates are refused here, like every client text bound for the store.
+    unstorable = nested_text_problem(raw)
+    if unstorable:
+        raise SuiteInvalid(f'suite "{name}": {unstorable}')
     if not isinstance(raw.get("name", ""), str):
         raise SuiteInvalid(f'suite "{name}": "name" must be a string')
     expectations = raw.get("expectations")

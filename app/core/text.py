@@ -45,6 +45,31 @@ StoredText = Annotated[str, AfterValidator(storable)]
 """A client's text that ends up stored (names, roles, URLs): NUL and non-UTF-8 refused (422)."""
 
 
+def nested_text_problem(value: Any, path: str = "") -> str | None:
+    """The first string (or key) in parsed JSON `value` that could not be stored, as
+    "<path>: <why>", or None when every one can."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return None if problem is None else f"{path or 'value'}: {problem}"
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            # The path is echoed to the client: a bad key is shown escaped, not raw.
+            shown = str(key).encode("unicode_escape", "backslashreplace").decode("ascii")
+            where = f"{path}.{shown}" if path else shown
+            problem = text_problem(str(key))
+            if problem is not None:
+                return f"{where} (a key): {problem}"
+            items.append((where, item))
+    elif isinstance(value, list):
+        items = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    for where, item in items:
+        found = nested_text_problem(item, where)
+        if found is not None:
+            return found
+    return None
+
+
 def check_storable(fields: Mapping[str, str | None]) -> None:
     """The same rule for texts that arrive outside a model (form fields, file names): 422."""
     for name, value in fields.items():

@@ -128,3 +128,33 @@ async def test_data_with_nul_in_a_column_name_and_a_cell_is_stored_escaped(
         for value in check["observed"].get("partial_unexpected_list", [])
     ]
     assert "Ade\ufffdlie" in samples
+
+
+@pytest.mark.parametrize(
+    ("suite", "where"),
+    [
+        (
+            {"expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "a\u0000"}}]},
+            "expectations[0].kwargs.column",
+        ),
+        (
+            {
+                "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}}],
+                "meta": {"note\u0000": "x"},
+            },
+            "meta.note",
+        ),
+    ],
+)
+async def test_suite_put_with_nul_is_422_naming_where_and_the_store_still_lists(
+    client: AsyncClient, suite: dict[str, object], where: str
+) -> None:
+    # PostgreSQL text cannot hold NUL: before, the PUT answered 500 from the driver.
+    response = await client.put("/v1/suites/nul_suite", content=json.dumps(suite))
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert where in message
+    assert "NUL" in message
+    listing = await client.get("/v1/suites")
+    assert listing.status_code == 200
+    assert "nul_suite" not in [s["name"] for s in listing.json()["items"]]
