@@ -19,6 +19,7 @@ import joblib
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.checks.exact_checks import EXACT_CHECKS, ExactCheck, ExactInputs
 from app.checks.roles import ROLE_FIELDS, ColumnRoles, validate_roles
 from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid
 from app.reports.model import CheckResult, Outcome, Severity
@@ -27,10 +28,6 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "deepchecks"
 META_KEY = "datagate"
-
-# deepchecks' per-check defaults are 10M rows for these two, and both grow faster than linearly
-# (STACK.md: 1350 s and 141 s at 1M rows), so they get a much smaller sample of their own.
-_SAMPLE_CAPS = {"DateTrainTestLeakageDuplicates": 10_000, "TrainTestSamplesMix": 50_000}
 
 # How many offending values (new categories, variants, ...) a row keeps.
 _MAX_LISTED = 20
@@ -269,9 +266,24 @@ def run_deepchecks(
         if settings.checks is not None and spec.name not in settings.checks:
             continue
         missing = _missing_prerequisites(spec, roles, reference is not None, regression)
-        n_samples = min(settings.max_rows_before_sampling, _SAMPLE_CAPS.get(spec.name, 10**12))
+        n_samples = settings.max_rows_before_sampling
         if missing:
             rows.append(_not_applicable_row(spec, missing))
+            continue
+        exact = EXACT_CHECKS.get(spec.name)
+        if exact is not None and reference is not None:
+            inputs = ExactInputs(
+                data=data,
+                reference=reference,
+                features=features,
+                categorical=categorical,
+                label=roles.label,
+                index=roles.index,
+                datetime=roles.datetime,
+            )
+            started = time.perf_counter()
+            rows.extend(_exact_rows(spec, exact, inputs, settings, roles.label))
+            durations[spec.name] = round((time.perf_counter() - started) * 1000)
             continue
         check = spec.build(settings, n_samples)
         started = time.perf_counter()
@@ -301,7 +313,18 @@ def run_deepchecks(
         checked = {"data": min(n_samples, len(data_used))}
         if spec.train_test and ref_used is not None:
             checked["reference"] = min(n_samples, len(ref_used))
-        rows.extend(_rows_for(spec, result, settings, n_samples, checked, roles.label))
+        conditions = [
+            {"name": c.name, "category": c.category.value, "details": str(c.details)}
+            for c in result.conditions_results
+        ]
+        details = {
+            "method": "sampled",
+            "rows_used": checked,
+            "conditions": conditions,
+            "n_samples": n_samples,
+            "rows_checked": checked,
+        }
+        rows.extend(_rows_for(spec, result.value, details, settings, roles.label))
 
     written, html_error = None, None
     if html_path is not None:
@@ -590,6 +613,10 @@ def _measure_new_category(value: Any, t: DeepchecksThresholds) -> list[_Measure]
             "new_category_count": int(row["# New Categories"]),
             "new_categories": [_plain(v) for v in list(row["New categories"])[:_MAX_LISTED]],
         }
+        if "Rows per new category" in row.index:
+            # Only the exact check counts rows per category: which category, how many rows.
+            per_category = list(row["Rows per new category"].items())[:_MAX_LISTED]
+            observed["rows_per_new_category"] = {str(_plain(k)): int(n) for k, n in per_category}
         rows.append(_Measure(str(col), observed, ratio > t.max_new_category_ratio))
     return rows
 
@@ -772,32 +799,56 @@ _REASONS = {
 }
 
 
-def _rows_for(
+def _exact_rows(
     spec: _Spec,
-    result: Any,
+    exact: ExactCheck,
+    inputs: ExactInputs,
     settings: DeepchecksSettings,
-    n_samples: int,
-    rows_checked: dict[str, int],
     label: str | None,
 ) -> list[CheckResult]:
-    conditions = [
-        {"name": c.name, "category": c.category.value, "details": str(c.details)}
-        for c in result.conditions_results
-    ]
+    """Rows of a check answered over every row (app/checks/exact_checks.py), read as deepchecks'."""
+    limit = getattr(settings.thresholds, spec.thresholds[0])
+    try:
+        result = exact(inputs, limit)
+    except Exception as exc:
+        logger.warning("exact check %s crashed: %s", spec.name, exc)
+        return [
+            _error_row(spec, f"{type(exc).__name__}: {exc}", spec.expected(settings.thresholds))
+        ]
+    rows_used = {"data": len(inputs.data), "reference": len(inputs.reference)}
+    details: dict[str, Any] = {
+        "method": "exact",
+        "rows_used": rows_used,
+        "conditions": [
+            {
+                "name": spec.name,
+                "category": "PASS" if result.passed else "FAIL",
+                "details": result.condition,
+            }
+        ],
+        "rows_checked": rows_used,
+    }
+    return _rows_for(spec, result.value, details, settings, label)
+
+
+def _rows_for(
+    spec: _Spec,
+    value: Any,
+    details: dict[str, Any],
+    settings: DeepchecksSettings,
+    label: str | None,
+) -> list[CheckResult]:
+    """Report rows from a check's value and `details["conditions"]`, its verdicts."""
+    conditions = details["conditions"]
     worst = max(
         (c["category"] for c in conditions), key=_CATEGORY_ORDER.__getitem__, default="PASS"
     )
     expected = spec.expected(settings.thresholds)
-    details: dict[str, Any] = {
-        "conditions": conditions,
-        "n_samples": n_samples,
-        "rows_checked": rows_checked,
-    }
     if worst == "ERROR":
         reason = "; ".join(c["details"] for c in conditions if c["category"] == "ERROR")
         return [_error_row(spec, f"condition could not be evaluated: {reason}", expected)]
     try:
-        measures = spec.measure(result.value, settings.thresholds)
+        measures = spec.measure(value, settings.thresholds)
     except Exception as exc:
         # The condition ran, but the value is not shaped as expected: keep the verdict.
         logger.warning("could not read %s's value: %s", spec.name, exc)

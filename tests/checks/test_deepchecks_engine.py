@@ -426,19 +426,18 @@ def test_frames_over_the_row_limit_are_sampled_and_the_sample_size_reported() ->
     assert _row(first, "DataDuplicates").details["rows_checked"] == {"data": 500}
 
 
-def test_quadratic_checks_get_a_smaller_sample_of_their_own() -> None:
+def test_set_checks_use_every_row_above_the_sampling_limit_and_drift_says_sampled() -> None:
     reference, data = _split(_diamonds())
+    settings = _only("TrainTestSamplesMix", "FeatureDrift", max_rows_before_sampling=300)
 
-    outcome = run_deepchecks(
-        data, reference, ColumnRoles(label="cut"), _only("TrainTestSamplesMix", "DataDuplicates")
-    )
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="cut"), settings)
 
-    assert _row(outcome, "TrainTestSamplesMix").details["n_samples"] == 50_000
-    assert _row(outcome, "DataDuplicates").details["n_samples"] == 100_000
-    assert _row(outcome, "TrainTestSamplesMix").details["rows_checked"] == {
-        "data": 1000,
-        "reference": 1000,
-    }
+    mix = _row(outcome, "TrainTestSamplesMix")
+    assert mix.details["method"] == "exact"
+    assert mix.details["rows_used"] == {"data": 1000, "reference": 1000}
+    drift = _rows(outcome, "FeatureDrift")
+    assert drift and all(row.details["method"] == "sampled" for row in drift)
+    assert all(row.details["rows_used"] == {"data": 300, "reference": 300} for row in drift)
 
 
 # --- configuration: suite meta under request values -----------------------------------------
