@@ -186,12 +186,15 @@ def run_deepchecks(
     *,
     html_path: Path | None = None,
     plotly_src: str = "/static/plotly.min.js",
+    already_sampled: tuple[str, ...] = (),
 ) -> DeepchecksOutcome:
     """Run every leakage, drift and integrity check on `data` (against `reference` where given).
 
     Raises InvalidRequest for a role naming a missing column and InvalidData for an empty frame;
     everything that goes wrong inside deepchecks becomes an `error` row instead.
     With `html_path`, checks keep their figures and the deepchecks view is written there.
+    `already_sampled` names the frames ("data", "reference") that are samples of a larger
+    batch (a SQL batch read in the database): set checks over them are then not exact.
     """
     from deepchecks.tabular import Dataset
     from deepchecks.tabular.utils.task_inference import infer_task_type_by_labels
@@ -282,7 +285,7 @@ def run_deepchecks(
                 datetime=roles.datetime,
             )
             started = time.perf_counter()
-            rows.extend(_exact_rows(spec, exact, inputs, settings, roles.label))
+            rows.extend(_exact_rows(spec, exact, inputs, settings, roles.label, already_sampled))
             durations[spec.name] = round((time.perf_counter() - started) * 1000)
             continue
         check = spec.build(settings, n_samples)
@@ -805,8 +808,13 @@ def _exact_rows(
     inputs: ExactInputs,
     settings: DeepchecksSettings,
     label: str | None,
+    already_sampled: tuple[str, ...],
 ) -> list[CheckResult]:
-    """Rows of a check answered over every row (app/checks/exact_checks.py), read as deepchecks'."""
+    """Rows of a check answered over every row (app/checks/exact_checks.py), read as deepchecks'.
+
+    Every row of the frames given, that is: a frame that is itself a sample makes the row
+    `sampled`, since a set question over a sample has no exact answer.
+    """
     limit = getattr(settings.thresholds, spec.thresholds[0])
     try:
         result = exact(inputs, limit)
@@ -817,7 +825,7 @@ def _exact_rows(
         ]
     rows_used = {"data": len(inputs.data), "reference": len(inputs.reference)}
     details: dict[str, Any] = {
-        "method": "exact",
+        "method": "sampled" if already_sampled else "exact",
         "rows_used": rows_used,
         "conditions": [
             {
@@ -828,6 +836,8 @@ def _exact_rows(
         ],
         "rows_checked": rows_used,
     }
+    if already_sampled:
+        details["sampled_before_the_check"] = list(already_sampled)
     return _rows_for(spec, result.value, details, settings, label)
 
 
