@@ -274,7 +274,7 @@ def run_deepchecks(
             rows.append(_not_applicable_row(spec, missing))
             continue
         exact = EXACT_CHECKS.get(spec.name)
-        if exact is not None and reference is not None:
+        if exact is not None:
             inputs = ExactInputs(
                 data=data,
                 reference=reference,
@@ -655,7 +655,11 @@ def _measure_mixed_nulls(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
 
 def _measure_conflicting_labels(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
     ratio = float(value["percent_of_conflicting_samples"])
-    observed = {"conflicting_ratio": ratio, "conflicting_groups": len(value["samples_indices"])}
+    # The exact check counts the groups; deepchecks lists each group's row indices.
+    groups = value.get("conflicting_groups")
+    if groups is None:
+        groups = len(value["samples_indices"])
+    observed = {"conflicting_ratio": ratio, "conflicting_groups": int(groups)}
     return [_Measure(None, observed, ratio > t.max_conflicting_labels_ratio)]
 
 
@@ -815,7 +819,7 @@ def _exact_rows(
     Every row of the frames given, that is: a frame that is itself a sample makes the row
     `sampled`, since a set question over a sample has no exact answer.
     """
-    limit = getattr(settings.thresholds, spec.thresholds[0])
+    limit = getattr(settings.thresholds, spec.thresholds[0]) if spec.thresholds else 0
     try:
         result = exact(inputs, limit)
     except Exception as exc:
@@ -823,14 +827,17 @@ def _exact_rows(
         return [
             _error_row(spec, f"{type(exc).__name__}: {exc}", spec.expected(settings.thresholds))
         ]
-    rows_used = {"data": len(inputs.data), "reference": len(inputs.reference)}
+    rows_used = {"data": len(inputs.data)}
+    if spec.train_test and inputs.reference is not None:
+        rows_used["reference"] = len(inputs.reference)
+    already_sampled = tuple(side for side in already_sampled if side in rows_used)
     details: dict[str, Any] = {
         "method": "sampled" if already_sampled else "exact",
         "rows_used": rows_used,
         "conditions": [
             {
                 "name": spec.name,
-                "category": "PASS" if result.passed else "FAIL",
+                "category": "PASS" if result.passed else result.breach,
                 "details": result.condition,
             }
         ],

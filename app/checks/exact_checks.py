@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,8 @@ class ExactInputs:
     """The two full frames and the roles the checks read, as the engine resolved them."""
 
     data: pd.DataFrame
-    reference: pd.DataFrame
+    # None for the checks of the data alone (integrity).
+    reference: pd.DataFrame | None
     features: list[str]
     categorical: list[str]
     label: str | None
@@ -40,9 +41,17 @@ class ExactResult:
     value: Any
     passed: bool
     condition: str
+    # The category deepchecks' condition gives a breach: FAIL, or WARN for DataDuplicates.
+    breach: Literal["FAIL", "WARN"] = "FAIL"
 
 
 ExactCheck = Callable[[ExactInputs, float], ExactResult]
+
+
+def _reference(inputs: ExactInputs) -> pd.DataFrame:
+    if inputs.reference is None:
+        raise ValueError("a train-test check needs a reference dataset")
+    return inputs.reference
 
 
 # --- rows of the data found in the reference ------------------------------------------------
@@ -111,7 +120,8 @@ def samples_mix(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """TrainTestSamplesMix: the share of data rows whose features and label (nulls equal to
     nulls) appear in a reference row. `data` holds one row per distinct shared row."""
     columns = inputs.features + ([inputs.label] if inputs.label is not None else [])
-    found = rows_in_reference(inputs.data, inputs.reference, columns)
+    reference = _reference(inputs)
+    found = rows_in_reference(inputs.data, reference, columns)
     ratio = float(found.sum()) / len(inputs.data)
     shared = inputs.data.loc[found, columns].drop_duplicates()
     detail = (
@@ -132,8 +142,9 @@ def index_leakage(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     this. A null id is never a shared id.
     """
     assert inputs.index is not None
+    reference = _reference(inputs)
     data_ids = pd.Series(inputs.data[inputs.index].dropna().unique())
-    shared = data_ids[data_ids.isin(inputs.reference[inputs.index].dropna())]
+    shared = data_ids[data_ids.isin(reference[inputs.index].dropna())]
     ratio = len(shared) / len(inputs.data)
     detail = f"Found {ratio:.2%} of index leakage" if ratio else "No index leakage found"
     return ExactResult(ratio, ratio <= max_ratio, detail)
@@ -147,7 +158,7 @@ def _dates(frame: pd.DataFrame, column: str) -> pd.Series[Any]:
 def date_overlap(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """DateTrainTestLeakageOverlap: the share of data rows dated before the last reference date."""
     assert inputs.datetime is not None
-    reference_dates = _dates(inputs.reference, inputs.datetime)
+    reference_dates = _dates(_reference(inputs), inputs.datetime)
     data_dates = _dates(inputs.data, inputs.datetime)
     last = reference_dates.max()
     leaked = int((data_dates < last).sum()) if not pd.isna(last) else 0
@@ -159,7 +170,7 @@ def date_overlap(inputs: ExactInputs, max_ratio: float) -> ExactResult:
 def date_duplicates(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """DateTrainTestLeakageDuplicates: the share of data rows whose date is a reference date."""
     assert inputs.datetime is not None
-    reference_dates = _dates(inputs.reference, inputs.datetime)
+    reference_dates = _dates(_reference(inputs), inputs.datetime)
     data_dates = _dates(inputs.data, inputs.datetime)
     leaked = int(data_dates.isin(reference_dates).sum())
     ratio = leaked / len(inputs.data)
@@ -206,8 +217,9 @@ def new_category(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """NewCategoryTrainTest: per categorical feature, the share of data rows holding a value
     no reference row holds. The value also names each new category and its row count."""
     records = []
+    reference = _reference(inputs)
     for col in inputs.categorical:
-        unseen = _unseen(inputs.data[col], inputs.reference[col])
+        unseen = _unseen(inputs.data[col], reference[col])
         rows = sum(n for _, n in unseen)
         records.append(
             {
@@ -239,7 +251,7 @@ def new_category(inputs: ExactInputs, max_ratio: float) -> ExactResult:
 def new_label(inputs: ExactInputs, max_new: float) -> ExactResult:
     """NewLabelTrainTest: label values of the data that no reference row holds."""
     assert inputs.label is not None
-    unseen = _unseen(inputs.data[inputs.label], inputs.reference[inputs.label])
+    unseen = _unseen(inputs.data[inputs.label], _reference(inputs)[inputs.label])
     per_label = dict(unseen)
     value = {
         "n_samples": len(inputs.data),
@@ -251,6 +263,105 @@ def new_label(inputs: ExactInputs, max_new: float) -> ExactResult:
     return ExactResult(value, len(per_label) <= max_new, detail)
 
 
+def string_mismatch(inputs: ExactInputs, max_ratio: float) -> ExactResult:
+    """StringMismatchComparison: per string column, values of the data that share a base form
+    (lower case, letters and digits only) with a reference value but are not themselves in the
+    reference, as a share of the data's rows. Base forms are taken once per distinct value."""
+    from deepchecks.utils.strings import get_base_form_to_variants_dict, is_string_column
+
+    data = _as_dataset(inputs.data, inputs.datetime)
+    reference = _as_dataset(_reference(inputs), inputs.datetime)
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for col in [c for c in data.columns if c in reference.columns]:
+        tested, baseline = data[col], reference[col]
+        if not is_string_column(tested) or not is_string_column(baseline):
+            continue
+        result[col] = {}
+        tested_counts, baseline_counts = tested.value_counts(), baseline.value_counts()
+        tested_forms = get_base_form_to_variants_dict(tested.unique())
+        baseline_forms = get_base_form_to_variants_dict(baseline.unique())
+        for form in set(tested_forms).intersection(baseline_forms):
+            only_tested = tested_forms[form] - baseline_forms[form]
+            if not only_tested:
+                continue
+            only_baseline = baseline_forms[form] - tested_forms[form]
+            result[col][form] = {
+                "commons": list(tested_forms[form] & baseline_forms[form]),
+                "variants_only_in_test": list(only_tested),
+                "variants_only_in_train": list(only_baseline),
+                "percent_variants_only_in_test": _share(tested_counts, only_tested, len(tested)),
+                "percent_variants_in_train": _share(baseline_counts, only_baseline, len(baseline)),
+            }
+    failing = [
+        col
+        for col, forms in result.items()
+        if sum(info["percent_variants_only_in_test"] for info in forms.values()) > max_ratio
+    ]
+    detail = (
+        f"Found {len(failing)} out of {len(result)} relevant columns with ratio of variants "
+        f"above threshold: {failing}"
+        if failing
+        else "Passed for all relevant columns"
+    )
+    return ExactResult(result, not failing, detail)
+
+
+def _share(counts: pd.Series[Any], values: set[Any], rows: int) -> float:
+    # value_counts drops nulls, and a null is never a variant: every value is counted.
+    return float(sum(int(counts[v]) for v in values)) / rows
+
+
+# --- the data alone -------------------------------------------------------------------------
+
+
+def _as_dataset(frame: pd.DataFrame, datetime: str | None) -> pd.DataFrame:
+    """The frame as deepchecks' `Dataset.data` holds it: every column, the datetime parsed."""
+    if datetime is None:
+        return frame
+    return frame.assign(**{datetime: pd.to_datetime(frame[datetime])})
+
+
+def _categories_as_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    # deepchecks groups categorical columns as plain objects: no unused categories, no dtype clash.
+    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype(dict.fromkeys(categorical, object)) if categorical else frame
+
+
+def data_duplicates(inputs: ExactInputs, max_ratio: float) -> ExactResult:
+    """DataDuplicates: 1 - distinct rows / rows, over every column, nulls equal to nulls.
+    A breach is a warning, as in deepchecks."""
+    frame = _categories_as_objects(_as_dataset(inputs.data, inputs.datetime))
+    distinct = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroups
+    ratio = 1.0 - distinct / len(frame)
+    detail = f"{ratio:.2%} of data samples are duplicates"
+    return ExactResult(ratio, ratio <= max_ratio, detail, breach="WARN")
+
+
+def conflicting_labels(inputs: ExactInputs, max_ratio: float) -> ExactResult:
+    """ConflictingLabels: the share of rows whose features (nulls equal to nulls) recur in a
+    row with another label. The value counts conflicting groups instead of listing indices."""
+    assert inputs.label is not None
+    frame = _categories_as_objects(inputs.data[[*inputs.features, inputs.label]])
+    groups = frame.groupby(inputs.features, dropna=False, sort=False).ngroup()
+    labels = pd.DataFrame({"group": groups.to_numpy(), "label": frame[inputs.label].to_numpy()})
+    per_group = labels.groupby("group")["label"].nunique(dropna=False)
+    conflicting = per_group.index[per_group > 1]
+    in_conflict = int(np.isin(groups.to_numpy(), conflicting.to_numpy()).sum())
+    ratio = in_conflict / len(frame)
+    value = {"percent_of_conflicting_samples": ratio, "conflicting_groups": len(conflicting)}
+    detail = f"Ambiguous sample ratio: {ratio:.2%}"
+    return ExactResult(value, ratio <= max_ratio, detail)
+
+
+def single_value(inputs: ExactInputs, _limit: float) -> ExactResult:
+    """IsSingleValue: distinct non-null values per column; one is a failure."""
+    frame = _as_dataset(inputs.data, inputs.datetime)
+    value = {str(col): int(n) for col, n in frame.nunique(dropna=True).items()}
+    single = [col for col, n in value.items() if n == 1]
+    detail = f"Found {len(single)} columns with a single value: {single}" if single else "Passed"
+    return ExactResult(value, not single, detail)
+
+
 # The checks answered here, by their deepchecks names; every other check stays deepchecks.
 EXACT_CHECKS: dict[str, ExactCheck] = {
     "TrainTestSamplesMix": samples_mix,
@@ -259,4 +370,8 @@ EXACT_CHECKS: dict[str, ExactCheck] = {
     "IndexTrainTestLeakage": index_leakage,
     "NewCategoryTrainTest": new_category,
     "NewLabelTrainTest": new_label,
+    "StringMismatchComparison": string_mismatch,
+    "DataDuplicates": data_duplicates,
+    "ConflictingLabels": conflicting_labels,
+    "IsSingleValue": single_value,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ MIXED: list[Any] = ["a", 1, 2.5, None, "1"]
 LABELS = ["yes", "no", "maybe"]
 DATES = list(pd.date_range("2024-01-01", periods=5, freq="D"))
 IDS = list(range(8))
+# Spellings of a few words: StringMismatchComparison's variants of one base form.
+SPELLINGS = ["red", "Red", "RED!", "blue", "Blue", "green", None]
 
 
 @st.composite
@@ -43,6 +46,7 @@ def frames(draw: st.DrawFn, min_rows: int = 1) -> pd.DataFrame:
             "whole": pd.Series(column(WHOLE), dtype="int64"),
             "colour": pd.Series(column(CATEGORIES), dtype=object),
             "mixed": pd.Series(column(MIXED), dtype=object),
+            "text": pd.Series(column(SPELLINGS), dtype=object),
             "label": pd.Series(column(LABELS), dtype=object),
             "day": pd.Series(column(DATES), dtype="datetime64[ns]"),
             "id": pd.Series(column(IDS), dtype="int64"),
@@ -62,7 +66,7 @@ def _copy_some_rows(data: pd.DataFrame, reference: pd.DataFrame, share: float) -
     return pd.concat([copied, data.iloc[n:]], ignore_index=True)
 
 
-FEATURES = ["number", "whole", "colour", "mixed"]
+FEATURES = ["number", "whole", "colour", "mixed", "text"]
 CATEGORICAL = ["colour", "mixed"]
 
 
@@ -78,21 +82,30 @@ def _inputs(data: pd.DataFrame, reference: pd.DataFrame) -> ExactInputs:
     )
 
 
-def _deepchecks(name: str, data: pd.DataFrame, reference: pd.DataFrame, limit: float) -> Any:
-    """The deepchecks check of that name run on every row of both frames, condition added."""
-    from deepchecks.tabular import Dataset, checks
+def _dataset_of(inputs: ExactInputs) -> Callable[[pd.DataFrame], Any]:
+    """deepchecks' Dataset of a frame, with the roles the exact check was given."""
+    from deepchecks.tabular import Dataset
 
     def dataset(frame: pd.DataFrame) -> Any:
         return Dataset(
             frame,
-            label="label",
+            label=inputs.label,
             label_type="multiclass",
-            features=FEATURES,
-            cat_features=CATEGORICAL,
-            index_name="id",
-            datetime_name="day",
+            features=inputs.features,
+            cat_features=inputs.categorical,
+            index_name=inputs.index,
+            datetime_name=inputs.datetime,
         )
 
+    return dataset
+
+
+def _deepchecks(name: str, inputs: ExactInputs, limit: float) -> Any:
+    """The deepchecks check of that name run on every row of both frames, condition added."""
+    from deepchecks.tabular import checks
+
+    dataset = _dataset_of(inputs)
+    data, reference = inputs.data, inputs.reference
     built = {
         "TrainTestSamplesMix": lambda: checks.TrainTestSamplesMix(
             n_samples=ALL_ROWS
@@ -112,24 +125,43 @@ def _deepchecks(name: str, data: pd.DataFrame, reference: pd.DataFrame, limit: f
         "NewLabelTrainTest": lambda: checks.NewLabelTrainTest(
             n_samples=ALL_ROWS
         ).add_condition_new_labels_number_less_or_equal(int(limit)),
+        "StringMismatchComparison": lambda: checks.StringMismatchComparison(
+            n_samples=ALL_ROWS
+        ).add_condition_ratio_new_variants_less_or_equal(limit),
+        "DataDuplicates": lambda: checks.DataDuplicates(
+            n_samples=ALL_ROWS
+        ).add_condition_ratio_less_or_equal(limit),
+        "ConflictingLabels": lambda: checks.ConflictingLabels(
+            n_samples=ALL_ROWS
+        ).add_condition_ratio_of_conflicting_labels_less_or_equal(limit),
+        "IsSingleValue": lambda: checks.IsSingleValue(
+            n_samples=ALL_ROWS
+        ).add_condition_not_single_value(),
     }[name]()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if name in SINGLE_DATASET:
+            return built.run(dataset(data), with_display=False)
         return built.run(dataset(reference), dataset(data), with_display=False)
 
 
-def _passed(result: Any) -> bool:
-    return all(c.category.value == "PASS" for c in result.conditions_results)
+SINGLE_DATASET = ("DataDuplicates", "ConflictingLabels", "IsSingleValue")
 
 
-def _same(name: str, exact: ExactResult, reference_result: Any) -> None:
+def _category(result: Any) -> str:
+    categories = {c.category.value for c in result.conditions_results}
+    assert len(categories) == 1
+    return categories.pop()
+
+
+def _same(name: str, exact: ExactResult, reference_result: Any, categorical: list[str]) -> None:
     theirs = reference_result.value
     ours = exact.value
     if name == "TrainTestSamplesMix":
         assert ours["ratio"] == pytest.approx(theirs["ratio"])
         assert len(ours["data"]) == len(theirs["data"])
     elif name == "NewCategoryTrainTest":
-        for feature in CATEGORICAL:
+        for feature in categorical:
             mine, its = ours.loc[feature], theirs.loc[feature]
             assert mine["Ratio of New Categories"] == pytest.approx(its["Ratio of New Categories"])
             assert mine["# New Categories"] == its["# New Categories"]
@@ -138,9 +170,27 @@ def _same(name: str, exact: ExactResult, reference_result: Any) -> None:
         assert ours["new_labels"] == theirs["new_labels"]
         assert ours["n_new_labels_samples"] == theirs["n_new_labels_samples"]
         assert ours["n_samples_per_new_label"] == theirs["n_samples_per_new_label"]
+    elif name == "StringMismatchComparison":
+        assert set(ours) == set(theirs)
+        for col, forms in theirs.items():
+            assert set(ours[col]) == set(forms)
+            for form, info in forms.items():
+                mine = ours[col][form]
+                assert set(mine["variants_only_in_test"]) == set(info["variants_only_in_test"])
+                assert mine["percent_variants_only_in_test"] == pytest.approx(
+                    info["percent_variants_only_in_test"]
+                )
+    elif name == "ConflictingLabels":
+        assert ours["percent_of_conflicting_samples"] == pytest.approx(
+            theirs["percent_of_conflicting_samples"]
+        )
+        assert ours["conflicting_groups"] == len(theirs["samples_indices"])
+    elif name == "IsSingleValue":
+        assert ours == {str(k): int(v) for k, v in theirs.items()}
     else:
         assert ours == pytest.approx(theirs)
-    assert exact.passed == _passed(reference_result), (exact.condition, name)
+    expected = "PASS" if exact.passed else exact.breach
+    assert expected == _category(reference_result), (exact.condition, name)
 
 
 LIMITS = {
@@ -150,6 +200,10 @@ LIMITS = {
     "DateTrainTestLeakageDuplicates": [0.0, 0.3],
     "NewCategoryTrainTest": [0.0, 0.2],
     "NewLabelTrainTest": [0, 1],
+    "StringMismatchComparison": [0.0, 0.2],
+    "DataDuplicates": [0.0, 0.1],
+    "ConflictingLabels": [0.0, 0.2],
+    "IsSingleValue": [0],
 }
 
 
@@ -170,10 +224,11 @@ def test_exact_check_gives_deepchecks_value_and_verdict_on_every_row(
     data = _copy_some_rows(data, reference, share)
     limit = LIMITS[name][pick % len(LIMITS[name])]
 
-    exact = exact_checks.EXACT_CHECKS[name](_inputs(data, reference), limit)
+    inputs = _inputs(data, reference)
+    exact = exact_checks.EXACT_CHECKS[name](inputs, limit)
 
     try:
-        theirs = _deepchecks(name, data, reference, limit)
+        theirs = _deepchecks(name, inputs, limit)
     except TypeError as exc:
         # deepchecks sorts new categories with `sorted`, which fails on a mix of strings and
         # numbers; the exact check still answers, and is compared where deepchecks can.
@@ -181,7 +236,7 @@ def test_exact_check_gives_deepchecks_value_and_verdict_on_every_row(
         assert name == "NewCategoryTrainTest"
         assert set(exact.value.index) == set(CATEGORICAL)
         return
-    _same(name, exact, theirs)
+    _same(name, exact, theirs, CATEGORICAL)
 
 
 # --- differential: real data ----------------------------------------------------------------
@@ -208,53 +263,28 @@ def _diamonds_split() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.mark.parametrize("name", sorted(exact_checks.EXACT_CHECKS))
 def test_exact_check_matches_deepchecks_on_real_data(name: str) -> None:
-    from deepchecks.tabular import Dataset, checks
-
     reference, data = _diamonds_split()
     features = ["carat", "color", "clarity", "depth", "table", "price", "x", "y", "z"]
-    categorical = ["color", "clarity"]
-    inputs = ExactInputs(data, reference, features, categorical, "cut", "id", "day")
-    limit = 0.0
+    inputs = ExactInputs(data, reference, features, ["color", "clarity"], "cut", "id", "day")
 
-    def dataset(frame: pd.DataFrame) -> Any:
-        return Dataset(
-            frame,
-            label="cut",
-            label_type="multiclass",
-            features=features,
-            cat_features=categorical,
-            index_name="id",
-            datetime_name="day",
-        )
+    exact = exact_checks.EXACT_CHECKS[name](inputs, LIMITS[name][0])
 
-    check = {
-        "TrainTestSamplesMix": checks.TrainTestSamplesMix(n_samples=ALL_ROWS),
-        "IndexTrainTestLeakage": checks.IndexTrainTestLeakage(n_samples=ALL_ROWS),
-        "DateTrainTestLeakageOverlap": checks.DateTrainTestLeakageOverlap(n_samples=ALL_ROWS),
-        "DateTrainTestLeakageDuplicates": checks.DateTrainTestLeakageDuplicates(n_samples=ALL_ROWS),
-        "NewCategoryTrainTest": checks.NewCategoryTrainTest(n_samples=ALL_ROWS),
-        "NewLabelTrainTest": checks.NewLabelTrainTest(n_samples=ALL_ROWS),
-    }[name]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = check.run(dataset(reference), dataset(data), with_display=False)
+    _same(name, exact, _deepchecks(name, inputs, LIMITS[name][0]), ["color", "clarity"])
 
-    exact = exact_checks.EXACT_CHECKS[name](inputs, limit)
 
-    if name == "NewCategoryTrainTest":
-        assert exact.value.loc["color", "New categories"] == ["Z"]
-        assert exact.value.loc["color", "Rows per new category"] == {"Z": 5}
-        for feature in categorical:
-            assert exact.value.loc[feature, "Ratio of New Categories"] == pytest.approx(
-                theirs.value.loc[feature, "Ratio of New Categories"]
-            )
-    elif name == "TrainTestSamplesMix":
-        assert exact.value["ratio"] == pytest.approx(theirs.value["ratio"])
-        assert exact.value["ratio"] >= 150 / 1500
-    elif name == "NewLabelTrainTest":
-        assert exact.value["new_labels"] == theirs.value["new_labels"] == []
-    else:
-        assert exact.value == pytest.approx(theirs.value)
+def test_real_data_leaks_are_found_and_the_new_colour_named() -> None:
+    reference, data = _diamonds_split()
+    features = ["carat", "color", "clarity", "depth", "table", "price", "x", "y", "z"]
+    inputs = ExactInputs(data, reference, features, ["color", "clarity"], "cut", "id", "day")
+
+    mix = exact_checks.samples_mix(inputs, 0.05)
+    new = exact_checks.new_category(inputs, 0.0)
+    ids = exact_checks.index_leakage(inputs, 0.0)
+
+    assert mix.value["ratio"] >= 150 / 1500 and not mix.passed
+    assert new.value.loc["color", "New categories"] == ["Z"]
+    assert new.value.loc["color", "Rows per new category"] == {"Z": 5}
+    assert ids.value == pytest.approx(40 / 1500 + 150 / 1500, abs=0.01) and not ids.passed
 
 
 # --- hash collisions ------------------------------------------------------------------------
