@@ -56,7 +56,9 @@ def contaminated_pair(rows: int, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFr
     copied, rest = order[: rows // 10], order[rows // 10 :]
     sources = rng.choice(rows, size=len(copied), replace=False)
     columns = [*FEATURES, "label"]
-    data.loc[copied, columns] = reference.loc[sources, columns].to_numpy()
+    for col in columns:
+        data[col] = data[col].to_numpy().copy()
+        data.loc[copied, col] = reference[col].to_numpy()[sources]
     shared_ids = rng.choice(rows, size=rows // 20, replace=False)
     data.loc[rng.choice(rows, size=rows // 20, replace=False), "id"] = shared_ids
     # Reference dates short of the last one: before it, and equal to a reference date.
