@@ -19,7 +19,7 @@ import joblib
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from app.checks.exact_checks import EXACT_CHECKS, ExactCheck, ExactInputs
+from app.checks.exact_checks import EXACT_CHECKS, MIXED_TYPES_RANGE, ExactCheck, ExactInputs
 from app.checks.roles import ROLE_FIELDS, ColumnRoles, validate_roles
 from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid
 from app.reports.model import CheckResult, Outcome, Severity
@@ -528,8 +528,7 @@ def _build_single_value(s: DeepchecksSettings, n: int) -> Any:
     )
 
 
-# deepchecks' default "danger zone" for the rarer type in a column; not a datagate threshold.
-_RARE_TYPE_RANGE = (0.01, 0.1)
+_RARE_TYPE_RANGE = MIXED_TYPES_RANGE
 
 
 def _build_mixed_types(s: DeepchecksSettings, n: int) -> Any:

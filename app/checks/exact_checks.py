@@ -362,6 +362,57 @@ def single_value(inputs: ExactInputs, _limit: float) -> ExactResult:
     return ExactResult(value, not single, detail)
 
 
+def _is_number(value: Any) -> bool:
+    # deepchecks' test of a value in a string column: whatever float() accepts is a number.
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def mixed_types(inputs: ExactInputs, _limit: float) -> ExactResult:
+    """MixedDataTypes: per string column, the shares of non-null values that read as numbers
+    and as strings. Each distinct value is tested once and weighed by its row count."""
+    from deepchecks.utils.strings import is_string_column
+
+    low, high = MIXED_TYPES_RANGE
+    frame = _as_dataset(inputs.data, inputs.datetime)
+    result: dict[str, dict[str, Any]] = {}
+    warned = []
+    for col in frame.columns:
+        column = frame[col].dropna()
+        result[str(col)] = {}
+        if not is_string_column(column):
+            continue
+        counts = column.value_counts()
+        numeric = np.array([_is_number(v) for v in counts.index], dtype=bool)
+        total, numbers = int(counts.sum()), int(counts[numeric].sum())
+        if numbers in (0, total):
+            continue
+        strings_share, numbers_share = (total - numbers) / total, numbers / total
+        mix: dict[str, Any] = {
+            "strings": strings_share,
+            "numbers": numbers_share,
+            "strings_examples": set(counts.index[~numeric][:3]),
+            "numbers_examples": set(counts.index[numeric][:3]),
+        }
+        result[str(col)] = mix
+        if low < min(strings_share, numbers_share) < high:
+            warned.append(col)
+    detail = (
+        f"Found {len(warned)} out of {len(result)} columns with non-negligible quantities of "
+        f"samples with a different data type from the majority of samples: {warned}"
+        if warned
+        else f"{len(result)} columns passed"
+    )
+    return ExactResult(result, not warned, detail, breach="WARN")
+
+
+# deepchecks' default "danger zone" for the rarer type in a column; not a datagate threshold.
+MIXED_TYPES_RANGE = (0.01, 0.1)
+
+
 # The checks answered here, by their deepchecks names; every other check stays deepchecks.
 EXACT_CHECKS: dict[str, ExactCheck] = {
     "TrainTestSamplesMix": samples_mix,
@@ -374,4 +425,5 @@ EXACT_CHECKS: dict[str, ExactCheck] = {
     "DataDuplicates": data_duplicates,
     "ConflictingLabels": conflicting_labels,
     "IsSingleValue": single_value,
+    "MixedDataTypes": mixed_types,
 }

@@ -137,6 +137,9 @@ def _deepchecks(name: str, inputs: ExactInputs, limit: float) -> Any:
         "IsSingleValue": lambda: checks.IsSingleValue(
             n_samples=ALL_ROWS
         ).add_condition_not_single_value(),
+        "MixedDataTypes": lambda: checks.MixedDataTypes(
+            n_samples=ALL_ROWS
+        ).add_condition_rare_type_ratio_not_in_range(),
     }[name]()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -145,7 +148,7 @@ def _deepchecks(name: str, inputs: ExactInputs, limit: float) -> Any:
         return built.run(dataset(reference), dataset(data), with_display=False)
 
 
-SINGLE_DATASET = ("DataDuplicates", "ConflictingLabels", "IsSingleValue")
+SINGLE_DATASET = ("DataDuplicates", "ConflictingLabels", "IsSingleValue", "MixedDataTypes")
 
 
 def _category(result: Any) -> str:
@@ -185,6 +188,14 @@ def _same(name: str, exact: ExactResult, reference_result: Any, categorical: lis
             theirs["percent_of_conflicting_samples"]
         )
         assert ours["conflicting_groups"] == len(theirs["samples_indices"])
+    elif name == "MixedDataTypes":
+        assert set(ours) == {str(c) for c in theirs}
+        for col, mix in theirs.items():
+            mine = ours[str(col)]
+            assert set(mine) == set(mix)
+            if mix:
+                assert mine["strings"] == pytest.approx(mix["strings"])
+                assert mine["numbers"] == pytest.approx(mix["numbers"])
     elif name == "IsSingleValue":
         assert ours == {str(k): int(v) for k, v in theirs.items()}
     else:
@@ -204,6 +215,7 @@ LIMITS = {
     "DataDuplicates": [0.0, 0.1],
     "ConflictingLabels": [0.0, 0.2],
     "IsSingleValue": [0],
+    "MixedDataTypes": [0],
 }
 
 
@@ -211,7 +223,7 @@ LIMITS = {
 
 
 @pytest.mark.parametrize("name", sorted(exact_checks.EXACT_CHECKS))
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     reference=frames(),
     data=frames(),
@@ -321,3 +333,25 @@ def test_a_constant_hash_gives_the_same_samples_mix_as_the_real_one(
         colliding = exact_checks.rows_in_reference(data, reference, columns)
 
     assert colliding.tolist() == honest.tolist()
+
+
+def test_five_numbers_in_a_hundred_strings_warn_as_deepchecks_does() -> None:
+    data = pd.DataFrame(
+        {
+            "number": np.arange(100, dtype=float),
+            "whole": np.arange(100),
+            "colour": ["red"] * 100,
+            "mixed": ["12"] * 5 + ["abc", "def"] * 47 + [None],
+            "text": ["red"] * 100,
+            "label": ["yes", "no"] * 50,
+            "day": pd.date_range("2024-01-01", periods=100, freq="D"),
+            "id": np.arange(100),
+        }
+    )
+    inputs = _inputs(data, data)
+
+    exact = exact_checks.mixed_types(inputs, 0)
+
+    assert exact.value["mixed"]["numbers"] == pytest.approx(5 / 99)
+    assert not exact.passed and exact.breach == "WARN"
+    _same("MixedDataTypes", exact, _deepchecks("MixedDataTypes", inputs, 0), CATEGORICAL)
