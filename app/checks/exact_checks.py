@@ -88,6 +88,8 @@ def _shared_codes(
             [_fill_nulls(reference[col]), _fill_nulls(data[col])], ignore_index=True
         )
         codes, _ = pd.factorize(stacked, use_na_sentinel=False)
+        # Half the memory of factorize's int64 codes, and no fewer distinct values.
+        codes = codes.astype(np.int32) if len(stacked) < 2**31 else codes
         ref_codes[col] = codes[: len(reference)]
         data_codes[col] = codes[len(reference) :]
     return pd.DataFrame(data_codes), pd.DataFrame(ref_codes)
