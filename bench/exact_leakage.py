@@ -2,6 +2,7 @@
 
 Usage (by hand; each part stays under ~5 minutes on the 2-core machine):
   uv run python -m bench.exact_leakage scenario [--rows 1000000] [--before <commit>]
+  uv run python -m bench.exact_leakage clean [--rows 1000000]
   uv run python -m bench.exact_leakage speedup [--rows 100000]
 
 `scenario`: the issue's contaminated pair (12 columns; 10% copied rows, 5% shared ids, 1%
@@ -9,7 +10,8 @@ look-ahead dates, 20 rows of a new category), every deepchecks check, timed in-p
 through the service (both files uploaded as Parquet), once with the engine of `--before` (default:
 the commit this branch started from, exported with `git archive` into a temporary folder) and once
 with this tree. `speedup`: the exact TrainTestSamplesMix against deepchecks' own check run on every
-row. Prints Markdown for bench/RESULTS.md.
+row. `clean`: the clean pair with rare reference categories, exact checks only: nothing may
+fail. Prints Markdown for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -129,6 +131,26 @@ def scenario(rows: int, before: str) -> None:
         print(f"- {name}: {json.dumps(result['durations_ms'])}")
 
 
+def clean(rows: int) -> None:
+    """The clean pair (rare reference categories in the data, nothing shared): no set check
+    may fail, at the full size."""
+    from app.checks.deepchecks_engine import DeepchecksSettings, run_deepchecks
+    from tests.checks.leakage_scenario import ROLES, clean_pair
+
+    reference, data = clean_pair(rows)
+    settings = DeepchecksSettings(checks=list(EXACT))
+    started = time.perf_counter()
+    outcome = run_deepchecks(data, reference, ROLES, settings)
+    seconds = time.perf_counter() - started
+    not_passed = [(r.name, r.column, r.outcome) for r in outcome.checks if r.outcome != "passed"]
+    methods = sorted({str(r.details.get("method")) for r in outcome.checks})
+    print(
+        f"clean {rows:,} + {rows:,}: {len(outcome.checks)} rows in {seconds:.1f} s, methods "
+        f"{methods}, not passed: {not_passed or 'none'}"
+    )
+    print(f"per-check ms: {json.dumps(outcome.durations_ms)}")
+
+
 def speedup(rows: int) -> None:
     from deepchecks.tabular import Dataset, checks
 
@@ -163,12 +185,14 @@ def speedup(rows: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("part", choices=["scenario", "speedup"])
+    parser.add_argument("part", choices=["scenario", "clean", "speedup"])
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--before", default=BASE_COMMIT)
     args = parser.parse_args()
     if args.part == "scenario":
         scenario(args.rows or 1_000_000, args.before)
+    elif args.part == "clean":
+        clean(args.rows or 1_000_000)
     else:
         speedup(args.rows or 100_000)
 
