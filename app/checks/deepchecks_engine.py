@@ -262,6 +262,16 @@ def run_deepchecks(
     if roles.label is not None:
         roles_used["label_type"] = "regression" if regression else "classification"
     want_display = html_path is not None
+    # One for every exact check: the per-column codes it caches are computed once a run.
+    inputs = ExactInputs(
+        data=data,
+        reference=reference,
+        features=features,
+        categorical=categorical,
+        label=roles.label,
+        index=roles.index,
+        datetime=roles.datetime,
+    )
     rows: list[CheckResult] = []
     results: list[Any] = []
     durations: dict[str, int] = {}
@@ -275,15 +285,6 @@ def run_deepchecks(
             continue
         exact = EXACT_CHECKS.get(spec.name)
         if exact is not None:
-            inputs = ExactInputs(
-                data=data,
-                reference=reference,
-                features=features,
-                categorical=categorical,
-                label=roles.label,
-                index=roles.index,
-                datetime=roles.datetime,
-            )
             started = time.perf_counter()
             rows.extend(_exact_rows(spec, exact, inputs, settings, roles.label, already_sampled))
             durations[spec.name] = round((time.perf_counter() - started) * 1000)

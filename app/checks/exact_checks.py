@@ -9,15 +9,11 @@ the other dataset?" has an exact answer, and it costs a factorisation per column
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_integer_dtype
-
-# deepchecks fills nulls with this string before grouping rows, so every null equals every other.
-NULL_FILLER = "__deepchecks_na_filler__"
 
 
 @dataclass(frozen=True)
@@ -32,6 +28,10 @@ class ExactInputs:
     label: str | None
     index: str | None
     datetime: str | None
+    # Per-column codes, factorised once a run and shared by every check that compares rows.
+    codes: dict[str, tuple[Codes, Codes | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -62,58 +62,68 @@ def row_hashes(codes: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.uint64]]:
     return pd.util.hash_pandas_object(codes, index=False).to_numpy()
 
 
-def _fill_nulls(column: pd.Series[Any]) -> pd.Series[Any]:
-    """deepchecks' `_fillna`: integers become floats, nulls become one filler value."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        if NULL_FILLER not in column.cat.categories:
-            column = column.cat.add_categories([NULL_FILLER])
-        return column.fillna(NULL_FILLER)
-    if is_integer_dtype(column.dtype):
-        column = column.astype(float)
-    return column.fillna(NULL_FILLER)
+Codes = np.ndarray[Any, np.dtype[np.int32]]
+
+# The code every null gets: nulls equal to nulls, as deepchecks' filler value makes them.
+NULL_CODE = -1
 
 
-def _shared_codes(
-    data: pd.DataFrame, reference: pd.DataFrame, columns: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per column, one integer code per value over both frames: equal values, equal codes.
+def column_codes(inputs: ExactInputs, col: str) -> tuple[Codes, Codes | None]:
+    """(data, reference) codes of one column: one integer per value over both frames.
 
     `pd.factorize` over the two columns stacked compares values as deepchecks' `groupby` does
-    (it is the same factorisation), so two codes tuples are equal exactly when the rows are.
+    (it is the same factorisation), so two rows' codes are equal exactly when their values
+    are; every null kind (None, NaN, NaT, NA) is NULL_CODE. The reference side is None when the
+    reference lacks the column. The datetime column is parsed first, as deepchecks' Dataset does.
     """
-    data_codes: dict[str, np.ndarray[Any, Any]] = {}
-    ref_codes: dict[str, np.ndarray[Any, Any]] = {}
-    for col in columns:
-        stacked = pd.concat(
-            [_fill_nulls(reference[col]), _fill_nulls(data[col])], ignore_index=True
-        )
-        codes, _ = pd.factorize(stacked, use_na_sentinel=False)
+    if col not in inputs.codes:
+        data = _dataset_column(inputs.data, col, inputs.datetime)
+        reference = inputs.reference
+        has_ref = reference is not None and col in reference.columns
+        if has_ref:
+            assert reference is not None
+            stacked = pd.concat(
+                [data, _dataset_column(reference, col, inputs.datetime)], ignore_index=True
+            )
+        else:
+            stacked = data
+        codes, _ = pd.factorize(stacked, use_na_sentinel=True)
         # Half the memory of factorize's int64 codes, and no fewer distinct values.
         codes = codes.astype(np.int32) if len(stacked) < 2**31 else codes
-        ref_codes[col] = codes[: len(reference)]
-        data_codes[col] = codes[len(reference) :]
-    return pd.DataFrame(data_codes), pd.DataFrame(ref_codes)
+        inputs.codes[col] = (codes[: len(data)], codes[len(data) :] if has_ref else None)
+    return inputs.codes[col]
+
+
+def _dataset_column(frame: pd.DataFrame, col: str, datetime: str | None) -> pd.Series[Any]:
+    # deepchecks' Dataset parses its datetime column with pd.to_datetime before any check.
+    return pd.to_datetime(frame[col]) if col == datetime else frame[col]
+
+
+def _codes_frame(inputs: ExactInputs, columns: list[str], side: int) -> pd.DataFrame:
+    picked = {col: column_codes(inputs, col)[side] for col in columns}
+    return pd.DataFrame(picked)
 
 
 def rows_in_reference(
-    data: pd.DataFrame, reference: pd.DataFrame, columns: list[str]
+    inputs: ExactInputs, columns: list[str]
 ) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """For each data row, whether a reference row holds the same values in `columns`.
 
     Row hashes pick the candidates; each candidate is then joined to the reference on every
     column's code, so a hash collision can only cost time, never produce a false match.
     """
-    data_codes, ref_codes = _shared_codes(data, reference, columns)
+    _reference(inputs)
+    data_codes = _codes_frame(inputs, columns, 0)
+    ref_codes = _codes_frame(inputs, columns, 1)
     data_hash = row_hashes(data_codes)
     ref_hash = row_hashes(ref_codes)
-    candidate = np.isin(data_hash, ref_hash)
+    candidate = pd.Series(data_hash).isin(ref_hash).to_numpy()
     if not candidate.any():
         return candidate
-    keys = list(data_codes.columns)
-    ref_side = ref_codes[np.isin(ref_hash, data_hash[candidate])].drop_duplicates()
+    ref_side = ref_codes[pd.Series(ref_hash).isin(data_hash[candidate]).to_numpy()]
     data_side = data_codes[candidate].assign(_row=np.flatnonzero(candidate))
-    joined = data_side.merge(ref_side, on=keys, how="inner")
-    found = np.zeros(len(data), dtype=bool)
+    joined = data_side.merge(ref_side.drop_duplicates(), on=columns, how="inner")
+    found = np.zeros(len(data_codes), dtype=bool)
     found[joined["_row"].to_numpy()] = True
     return found
 
@@ -122,8 +132,7 @@ def samples_mix(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """TrainTestSamplesMix: the share of data rows whose features and label (nulls equal to
     nulls) appear in a reference row. `data` holds one row per distinct shared row."""
     columns = inputs.features + ([inputs.label] if inputs.label is not None else [])
-    reference = _reference(inputs)
-    found = rows_in_reference(inputs.data, reference, columns)
+    found = rows_in_reference(inputs, columns)
     ratio = float(found.sum()) / len(inputs.data)
     shared = inputs.data.loc[found, columns].drop_duplicates()
     detail = (
@@ -271,11 +280,11 @@ def string_mismatch(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     reference, as a share of the data's rows. Base forms are taken once per distinct value."""
     from deepchecks.utils.strings import get_base_form_to_variants_dict, is_string_column
 
-    data = _as_dataset(inputs.data, inputs.datetime)
-    reference = _as_dataset(_reference(inputs), inputs.datetime)
+    data, reference = inputs.data, _reference(inputs)
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for col in [c for c in data.columns if c in reference.columns]:
-        tested, baseline = data[col], reference[col]
+        tested = _dataset_column(data, col, inputs.datetime)
+        baseline = _dataset_column(reference, col, inputs.datetime)
         if not is_string_column(tested) or not is_string_column(baseline):
             continue
         result[col] = {}
@@ -316,25 +325,28 @@ def _share(counts: pd.Series[Any], values: set[Any], rows: int) -> float:
 # --- the data alone -------------------------------------------------------------------------
 
 
-def _as_dataset(frame: pd.DataFrame, datetime: str | None) -> pd.DataFrame:
-    """The frame as deepchecks' `Dataset.data` holds it: every column, the datetime parsed."""
-    if datetime is None:
-        return frame
-    return frame.assign(**{datetime: pd.to_datetime(frame[datetime])})
+def _group_ids(codes: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """One id per distinct row of codes, the same id for equal rows.
 
-
-def _categories_as_objects(frame: pd.DataFrame) -> pd.DataFrame:
-    # deepchecks groups categorical columns as plain objects: no unused categories, no dtype clash.
-    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    return frame.astype(dict.fromkeys(categorical, object)) if categorical else frame
+    Rows whose hash no other row shares are distinct outright; only rows sharing a hash are
+    grouped on their codes, so a collision costs time, never a false equality.
+    """
+    hashes = pd.Series(row_hashes(codes))
+    shared = hashes.duplicated(keep=False).to_numpy()
+    ids = np.arange(len(codes), dtype=np.int64)
+    if shared.any():
+        groups = codes[shared].groupby(list(codes.columns), sort=False).ngroup().to_numpy()
+        # Offset past every row number, so a group id never equals a lone row's id.
+        ids[shared] = groups + len(codes)
+    return ids
 
 
 def data_duplicates(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """DataDuplicates: 1 - distinct rows / rows, over every column, nulls equal to nulls.
     A breach is a warning, as in deepchecks."""
-    frame = _categories_as_objects(_as_dataset(inputs.data, inputs.datetime))
-    distinct = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroups
-    ratio = 1.0 - distinct / len(frame)
+    codes = _codes_frame(inputs, [str(c) for c in inputs.data.columns], 0)
+    distinct = len(np.unique(_group_ids(codes)))
+    ratio = 1.0 - distinct / len(codes)
     detail = f"{ratio:.2%} of data samples are duplicates"
     return ExactResult(ratio, ratio <= max_ratio, detail, breach="WARN")
 
@@ -343,13 +355,13 @@ def conflicting_labels(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """ConflictingLabels: the share of rows whose features (nulls equal to nulls) recur in a
     row with another label. The value counts conflicting groups instead of listing indices."""
     assert inputs.label is not None
-    frame = _categories_as_objects(inputs.data[[*inputs.features, inputs.label]])
-    groups = frame.groupby(inputs.features, dropna=False, sort=False).ngroup()
-    labels = pd.DataFrame({"group": groups.to_numpy(), "label": frame[inputs.label].to_numpy()})
-    per_group = labels.groupby("group")["label"].nunique(dropna=False)
-    conflicting = per_group.index[per_group > 1]
-    in_conflict = int(np.isin(groups.to_numpy(), conflicting.to_numpy()).sum())
-    ratio = in_conflict / len(frame)
+    groups = _group_ids(_codes_frame(inputs, inputs.features, 0))
+    labels = column_codes(inputs, inputs.label)[0]
+    # A null label is one more label (its code): deepchecks counts it in the group's set.
+    per_group = pd.DataFrame({"group": groups, "label": labels}).groupby("group")["label"]
+    conflicting = per_group.nunique().pipe(lambda n: n.index[n > 1]).to_numpy()
+    in_conflict = int(np.isin(groups, conflicting).sum())
+    ratio = in_conflict / len(groups)
     value = {"percent_of_conflicting_samples": ratio, "conflicting_groups": len(conflicting)}
     detail = f"Ambiguous sample ratio: {ratio:.2%}"
     return ExactResult(value, ratio <= max_ratio, detail)
@@ -357,8 +369,10 @@ def conflicting_labels(inputs: ExactInputs, max_ratio: float) -> ExactResult:
 
 def single_value(inputs: ExactInputs, _limit: float) -> ExactResult:
     """IsSingleValue: distinct non-null values per column; one is a failure."""
-    frame = _as_dataset(inputs.data, inputs.datetime)
-    value = {str(col): int(n) for col, n in frame.nunique(dropna=True).items()}
+    value = {}
+    for col in inputs.data.columns:
+        codes = column_codes(inputs, str(col))[0]
+        value[str(col)] = len(pd.unique(codes[codes != NULL_CODE]))
     single = [col for col, n in value.items() if n == 1]
     detail = f"Found {len(single)} columns with a single value: {single}" if single else "Passed"
     return ExactResult(value, not single, detail)
@@ -379,11 +393,10 @@ def mixed_types(inputs: ExactInputs, _limit: float) -> ExactResult:
     from deepchecks.utils.strings import is_string_column
 
     low, high = MIXED_TYPES_RANGE
-    frame = _as_dataset(inputs.data, inputs.datetime)
     result: dict[str, dict[str, Any]] = {}
     warned = []
-    for col in frame.columns:
-        column = frame[col].dropna()
+    for col in inputs.data.columns:
+        column = _dataset_column(inputs.data, col, inputs.datetime).dropna()
         result[str(col)] = {}
         if not is_string_column(column):
             continue

@@ -306,6 +306,10 @@ def _constant_hash(codes: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.uint64]]:
     return np.zeros(len(codes), dtype=np.uint64)
 
 
+def _plain_inputs(data: pd.DataFrame, reference: pd.DataFrame | None) -> ExactInputs:
+    return ExactInputs(data, reference, list(data.columns)[:-1], [], "b", None, None)
+
+
 def test_rows_that_collide_on_the_hash_are_not_called_shared(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -313,26 +317,46 @@ def test_rows_that_collide_on_the_hash_are_not_called_shared(
     data = pd.DataFrame({"a": [1.0, 2.0, 3.0, NAN, NAN], "b": ["y", "y", "x", None, "x"]})
     monkeypatch.setattr(exact_checks, "row_hashes", _constant_hash)
 
-    found = exact_checks.rows_in_reference(data, reference, ["a", "b"])
+    found = exact_checks.rows_in_reference(_plain_inputs(data, reference), ["a", "b"])
 
     # Every row collides with every reference row; only (2, y) and (null, null) are shared.
     assert found.tolist() == [False, True, False, True, False]
 
 
+def test_rows_that_collide_on_the_hash_are_not_called_duplicates_or_conflicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Four distinct rows, no feature value twice: no duplicate, no conflicting label.
+    data = pd.DataFrame({"a": [1.0, 2.0, 3.0, NAN], "b": ["x", "y", "x", "y"]})
+    monkeypatch.setattr(exact_checks, "row_hashes", _constant_hash)
+
+    duplicates = exact_checks.data_duplicates(_plain_inputs(data, None), 0.0)
+    conflicts = exact_checks.conflicting_labels(_plain_inputs(data, None), 0.0)
+
+    assert duplicates.value == 0.0 and duplicates.passed
+    assert conflicts.value["percent_of_conflicting_samples"] == 0.0 and conflicts.passed
+
+
 @settings(max_examples=25, deadline=None)
 @given(reference=frames(), data=frames())
-def test_a_constant_hash_gives_the_same_samples_mix_as_the_real_one(
+def test_a_constant_hash_gives_the_same_answers_as_the_real_one(
     reference: pd.DataFrame, data: pd.DataFrame
 ) -> None:
     data = _copy_some_rows(data, reference, 0.3)
-    columns = [*FEATURES, "label"]
-    honest = exact_checks.rows_in_reference(data, reference, columns)
+    checks = ("TrainTestSamplesMix", "DataDuplicates", "ConflictingLabels")
 
+    def answers() -> list[Any]:
+        inputs = _inputs(data, reference)
+        results = [exact_checks.EXACT_CHECKS[name](inputs, 0.0) for name in checks]
+        mix, duplicates, conflicts = (r.value for r in results)
+        return [mix["ratio"], len(mix["data"]), duplicates, conflicts]
+
+    honest = answers()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(exact_checks, "row_hashes", _constant_hash)
-        colliding = exact_checks.rows_in_reference(data, reference, columns)
+        colliding = answers()
 
-    assert colliding.tolist() == honest.tolist()
+    assert colliding == honest
 
 
 def test_five_numbers_in_a_hundred_strings_warn_as_deepchecks_does() -> None:
