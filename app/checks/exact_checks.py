@@ -62,7 +62,7 @@ def row_hashes(codes: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.uint64]]:
     return pd.util.hash_pandas_object(codes, index=False).to_numpy()
 
 
-Codes = np.ndarray[Any, np.dtype[np.int32]]
+Codes = np.ndarray[Any, np.dtype[np.signedinteger[Any]]]
 
 # The code every null gets: nulls equal to nulls, as deepchecks' filler value makes them.
 NULL_CODE = -1
@@ -87,11 +87,37 @@ def column_codes(inputs: ExactInputs, col: str) -> tuple[Codes, Codes | None]:
             )
         else:
             stacked = data
-        codes, _ = pd.factorize(stacked, use_na_sentinel=True)
-        # Half the memory of factorize's int64 codes, and no fewer distinct values.
-        codes = codes.astype(np.int32) if len(stacked) < 2**31 else codes
+        if _plain_numbers(stacked):
+            codes = _number_codes(stacked)
+        else:
+            codes, _ = pd.factorize(stacked, use_na_sentinel=True)
+            # Half the memory of factorize's int64 codes, and no fewer distinct values.
+            codes = codes.astype(np.int32) if len(stacked) < 2**31 else codes
         inputs.codes[col] = (codes[: len(data)], codes[len(data) :] if has_ref else None)
     return inputs.codes[col]
+
+
+def _plain_numbers(column: pd.Series[Any]) -> bool:
+    return column.dtype.kind in "iuf" and isinstance(column.dtype, np.dtype)
+
+
+def _number_codes(column: pd.Series[Any]) -> Codes:
+    """A number column's values (integers) or bit patterns (floats) as its codes: equal
+    numbers, equal codes, and no hash table to build.
+
+    Integers are their own codes and hold no nulls. For floats -0.0 becomes 0.0 (they are
+    equal) and every NaN becomes NULL_CODE, whose bits are a NaN's, so no number can take it.
+    """
+    if column.dtype.kind in "iu":
+        raw = column.to_numpy()
+        # uint64 keeps its bits (values past 2**63 stay distinct); the rest widen to int64.
+        ints: Codes = raw.view(np.int64) if raw.dtype == np.uint64 else raw.astype(np.int64)
+        return ints
+    values = column.to_numpy(dtype=np.float64, copy=True)
+    values[values == 0] = 0.0
+    codes = values.view(np.int64)
+    codes[np.isnan(values)] = NULL_CODE
+    return codes
 
 
 def _dataset_column(frame: pd.DataFrame, col: str, datetime: str | None) -> pd.Series[Any]:
@@ -372,7 +398,8 @@ def single_value(inputs: ExactInputs, _limit: float) -> ExactResult:
     value = {}
     for col in inputs.data.columns:
         codes = column_codes(inputs, str(col))[0]
-        value[str(col)] = len(pd.unique(codes[codes != NULL_CODE]))
+        present = inputs.data[col].notna().to_numpy()
+        value[str(col)] = len(pd.unique(codes[present]))
     single = [col for col, n in value.items() if n == 1]
     detail = f"Found {len(single)} columns with a single value: {single}" if single else "Passed"
     return ExactResult(value, not single, detail)

@@ -22,7 +22,7 @@ ALL_ROWS = 10**9
 NAN = float("nan")
 
 # Few distinct values per column, so frames drawn at random share rows, ids, dates and values.
-NUMBERS = [0.0, 1.0, 2.5, NAN]
+NUMBERS = [0.0, -0.0, 1.0, 2.5, NAN]
 WHOLE = [0, 1, 2]
 CATEGORIES = ["red", "green", "blue", None]
 MIXED: list[Any] = ["a", 1, 2.5, None, "1"]
@@ -379,3 +379,15 @@ def test_five_numbers_in_a_hundred_strings_warn_as_deepchecks_does() -> None:
     assert exact.value["mixed"]["numbers"] == pytest.approx(5 / 99)
     assert not exact.passed and exact.breach == "WARN"
     _same("MixedDataTypes", exact, _deepchecks("MixedDataTypes", inputs, 0), CATEGORICAL)
+
+
+def test_numbers_match_by_value_whatever_their_width_and_sign_of_zero() -> None:
+    reference = pd.DataFrame({"a": np.array([5, 2**40], dtype=np.int64), "b": [0.0, 1.5]})
+    data = pd.DataFrame({"a": np.array([5, 5, 7], dtype=np.int32), "b": [-0.0, 0.0, NAN]})
+    inputs = ExactInputs(data, reference, ["a", "b"], [], None, None, None)
+
+    found = exact_checks.rows_in_reference(inputs, ["a", "b"])
+    single = exact_checks.single_value(inputs, 0)
+
+    assert found.tolist() == [True, True, False]
+    assert single.value == {"a": 2, "b": 1} == data.nunique().to_dict()
