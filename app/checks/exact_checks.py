@@ -15,6 +15,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+Codes = np.ndarray[Any, np.dtype[np.signedinteger[Any]]]
+
+# The code every null gets: nulls equal to nulls, as deepchecks' filler value makes them.
+NULL_CODE = -1
+
 
 @dataclass(frozen=True)
 class ExactInputs:
@@ -62,12 +67,6 @@ def _reference(inputs: ExactInputs) -> pd.DataFrame:
 def row_hashes(codes: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.uint64]]:
     """One 64-bit hash per row of per-column codes: a filter only, every match is confirmed."""
     return pd.util.hash_pandas_object(codes, index=False).to_numpy()
-
-
-Codes = np.ndarray[Any, np.dtype[np.signedinteger[Any]]]
-
-# The code every null gets: nulls equal to nulls, as deepchecks' filler value makes them.
-NULL_CODE = -1
 
 
 def column_codes(inputs: ExactInputs, col: str) -> tuple[Codes, Codes | None]:
