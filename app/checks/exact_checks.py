@@ -8,6 +8,7 @@ the other dataset?" has an exact answer, and it costs a factorisation per column
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -474,6 +475,73 @@ def mixed_types(inputs: ExactInputs, _limit: float) -> ExactResult:
 MIXED_TYPES_RANGE = (0.01, 0.1)
 
 
+def _null_kinds(nulls: pd.Series[Any]) -> pd.Series[Any]:
+    """Rows per kind of null, named as deepchecks' `nan_type` names them.
+
+    deepchecks tells the kinds apart by identity (`x is np.nan`); so does this, through
+    numpy's element loop over C builtins rather than a Python function per null.
+    """
+    from deepchecks.tabular.checks.data_integrity.mixed_nulls import nan_type
+
+    if nulls.empty:
+        return pd.Series(dtype=np.int64)
+    if isinstance(nulls.dtype, pd.CategoricalDtype):
+        # deepchecks counts a categorical column's nulls as value_counts' NaN key: np.nan.
+        return pd.Series({nan_type(np.nan): len(nulls)})
+    if isinstance(nulls.dtype, np.dtype) and nulls.dtype.kind != "O":
+        # One kind per numpy dtype: every null in the column is the same value.
+        return pd.Series({nan_type(nulls.iloc[0]): len(nulls)})
+    cells = nulls.to_numpy(dtype=object)
+    kinds = np.frompyfunc(type, 1, 1)(cells).astype(object)
+    # np.nan itself in every cell: passed as a scalar, numpy would box a new float instead.
+    numpy_nan = np.empty(len(cells), dtype=object)
+    numpy_nan.fill(np.nan)
+    is_numpy_nan = np.frompyfunc(operator.is_, 2, 1)(cells, numpy_nan).astype(bool)
+    names = pd.Series(kinds).map(
+        {type(None): "None", type(pd.NA): "pandas.NA", type(pd.NaT): "pandas.NaT"}
+    )
+    floats = np.frompyfunc(issubclass, 2, 1)(kinds, float).astype(bool)
+    names[floats & is_numpy_nan] = "numpy.nan"
+    names[floats & ~is_numpy_nan] = "math.nan"
+    # Rarer nulls (np.datetime64("NaT"), Decimal("NaN"), ...) are named one by one, as
+    # nan_type names them: the only per-cell Python here, and only for such cells.
+    other = names.isna().to_numpy()
+    if other.any():
+        names[other] = [nan_type(v) for v in cells[other]]
+    counted: pd.Series[Any] = names.value_counts(sort=False)
+    return counted
+
+
+def mixed_nulls(inputs: ExactInputs, max_types: float) -> ExactResult:
+    """MixedNulls: per column, the kinds of null it holds (NaN, None, NaT, "null", "N/A"...)
+    with their rows; more kinds than allowed fails. Strings are tested once per distinct value."""
+    from deepchecks.tabular.checks.data_integrity.mixed_nulls import DEFAULT_NULL_VALUES
+    from deepchecks.utils.strings import string_baseform
+
+    rows = len(inputs.data)
+    columns: dict[str, dict[str, dict[str, Any]]] = {}
+    for col in inputs.data.columns:
+        column = _dataset_column(inputs.data, col, inputs.datetime)
+        present = column.notna()
+        counts: dict[str, int] = {}
+        if column.dtype == object or isinstance(column.dtype, pd.CategoricalDtype):
+            values = column[present].value_counts()
+            for value, n in values.items():
+                if n > 0 and string_baseform(value) in DEFAULT_NULL_VALUES:
+                    counts[repr(value).replace("'", '"')] = int(n)
+        for kind, n in _null_kinds(column[~present]).items():
+            counts[str(kind)] = int(n)
+        columns[str(col)] = {k: {"count": n, "percent": n / rows} for k, n in counts.items()}
+    failing = [col for col, kinds in columns.items() if len(kinds) > max_types]
+    detail = (
+        f"Found {len(failing)} out of {len(columns)} columns with amount of null types above "
+        f"threshold: {failing}"
+        if failing
+        else "Passed for all columns"
+    )
+    return ExactResult({"n_samples": rows, "columns": columns}, not failing, detail)
+
+
 # The checks answered here, by their deepchecks names; every other check stays deepchecks.
 EXACT_CHECKS: dict[str, ExactCheck] = {
     "TrainTestSamplesMix": samples_mix,
@@ -487,4 +555,5 @@ EXACT_CHECKS: dict[str, ExactCheck] = {
     "ConflictingLabels": conflicting_labels,
     "IsSingleValue": single_value,
     "MixedDataTypes": mixed_types,
+    "MixedNulls": mixed_nulls,
 }

@@ -362,18 +362,21 @@ def test_regression_label_skips_checks_that_need_classes() -> None:
 def test_check_crashing_inside_deepchecks_is_an_error_row_and_the_rest_stand(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from deepchecks.tabular.checks import MixedNulls
+    from deepchecks.tabular.checks import FeatureLabelCorrelation
 
     def explode(self: Any, context: Any, dataset_kind: Any) -> Any:
         raise RuntimeError("hash table exploded")
 
-    monkeypatch.setattr(MixedNulls, "run_logic", explode)
+    monkeypatch.setattr(FeatureLabelCorrelation, "run_logic", explode)
 
     outcome = run_deepchecks(
-        _diamonds(), None, ColumnRoles(label="cut"), _only("MixedNulls", "IsSingleValue")
+        _diamonds(),
+        None,
+        ColumnRoles(label="cut"),
+        _only("FeatureLabelCorrelation", "IsSingleValue"),
     )
 
-    error = _row(outcome, "MixedNulls")
+    error = _row(outcome, "FeatureLabelCorrelation")
     assert error.outcome == "error"
     assert not error.success
     assert "hash table exploded" in error.details["reason"]
@@ -434,7 +437,7 @@ def test_empty_data_is_invalid_data() -> None:
 
 def test_frames_over_the_row_limit_are_sampled_and_the_sample_size_reported() -> None:
     frame = _diamonds()
-    settings = _only("MixedNulls", max_rows_before_sampling=500)
+    settings = _only("FeatureLabelCorrelation", max_rows_before_sampling=500)
 
     first = run_deepchecks(frame, frame.iloc[:400], ColumnRoles(label="cut"), settings)
     again = run_deepchecks(frame, frame.iloc[:400], ColumnRoles(label="cut"), settings)
@@ -442,9 +445,9 @@ def test_frames_over_the_row_limit_are_sampled_and_the_sample_size_reported() ->
     assert first.data_sample_rows == 500
     assert first.reference_sample_rows is None
     assert first.checks == again.checks  # the seed is fixed
-    nulls = _rows(first, "MixedNulls")
-    assert nulls and all(row.details["rows_used"] == {"data": 500} for row in nulls)
-    assert {row.details["method"] for row in nulls} == {"sampled"}
+    pps = _rows(first, "FeatureLabelCorrelation")
+    assert pps and all(row.details["rows_used"] == {"data": 500} for row in pps)
+    assert {row.details["method"] for row in pps} == {"sampled"}
 
 
 def test_set_checks_use_every_row_above_the_sampling_limit_and_drift_says_sampled() -> None:

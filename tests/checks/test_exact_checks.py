@@ -25,7 +25,9 @@ NAN = float("nan")
 NUMBERS = [0.0, -0.0, 1.0, 2.5, NAN]
 WHOLE = [0, 1, 2]
 CATEGORIES = ["red", "green", "blue", None]
-MIXED: list[Any] = ["a", 1, 2.5, None, "1"]
+# No NaT among strings: deepchecks' is_string_column then depends on the order of the rows
+# (pd.to_numeric raises ValueError or TypeError, whichever value comes first).
+MIXED: list[Any] = ["a", 1, 2.5, None, "1", NAN, "null", "N/A"]
 LABELS = ["yes", "no", "maybe"]
 DATES = list(pd.date_range("2024-01-01", periods=5, freq="D"))
 IDS = list(range(8))
@@ -137,6 +139,9 @@ def _deepchecks(name: str, inputs: ExactInputs, limit: float) -> Any:
         "IsSingleValue": lambda: checks.IsSingleValue(
             n_samples=ALL_ROWS
         ).add_condition_not_single_value(),
+        "MixedNulls": lambda: checks.MixedNulls(
+            n_samples=ALL_ROWS
+        ).add_condition_different_nulls_less_equal_to(int(limit)),
         "MixedDataTypes": lambda: checks.MixedDataTypes(
             n_samples=ALL_ROWS
         ).add_condition_rare_type_ratio_not_in_range(),
@@ -148,7 +153,13 @@ def _deepchecks(name: str, inputs: ExactInputs, limit: float) -> Any:
         return built.run(dataset(reference), dataset(data), with_display=False)
 
 
-SINGLE_DATASET = ("DataDuplicates", "ConflictingLabels", "IsSingleValue", "MixedDataTypes")
+SINGLE_DATASET = (
+    "DataDuplicates",
+    "ConflictingLabels",
+    "IsSingleValue",
+    "MixedDataTypes",
+    "MixedNulls",
+)
 
 
 def _category(result: Any) -> str:
@@ -188,6 +199,15 @@ def _same(name: str, exact: ExactResult, reference_result: Any, categorical: lis
             theirs["percent_of_conflicting_samples"]
         )
         assert ours["conflicting_groups"] == len(theirs["samples_indices"])
+    elif name == "MixedNulls":
+        assert ours["n_samples"] == theirs["n_samples"]
+        assert ours["columns"] == {
+            str(col): {
+                str(k): {"count": v["count"], "percent": pytest.approx(v["percent"])}
+                for k, v in kinds.items()
+            }
+            for col, kinds in theirs["columns"].items()
+        }
     elif name == "MixedDataTypes":
         assert set(ours) == {str(c) for c in theirs}
         for col, mix in theirs.items():
@@ -216,6 +236,7 @@ LIMITS = {
     "ConflictingLabels": [0.0, 0.2],
     "IsSingleValue": [0],
     "MixedDataTypes": [0],
+    "MixedNulls": [1, 0],
 }
 
 
