@@ -73,6 +73,8 @@ EXACT = (
     "DataDuplicates",
     "ConflictingLabels",
     "IsSingleValue",
+    "MixedDataTypes",
+    "MixedNulls",
 )
 
 
