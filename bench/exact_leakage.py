@@ -2,6 +2,7 @@
 
 Usage (by hand; each part stays under ~5 minutes on the 2-core machine):
   uv run python -m bench.exact_leakage scenario [--rows 1000000] [--before <commit>]
+      [--engines before,after]
   uv run python -m bench.exact_leakage clean [--rows 1000000]
   uv run python -m bench.exact_leakage speedup [--rows 100000]
 
@@ -90,7 +91,7 @@ def _measure(tree: Path, folder: Path) -> dict[str, Any]:
     return last
 
 
-def scenario(rows: int, before: str) -> None:
+def scenario(rows: int, before: str, engines: tuple[str, ...]) -> None:
     from tests.checks.leakage_scenario import contaminated_pair
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,9 +109,11 @@ def scenario(rows: int, before: str) -> None:
             check=True,
         )
         subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
+        trees = {f"before ({before})": baseline, "after (exact)": REPO}
         results = {
-            f"before ({before})": _measure(baseline, folder),
-            "after (exact)": _measure(REPO, folder),
+            name: _measure(tree, folder)
+            for name, tree in trees.items()
+            if name.split()[0] in engines
         }
     print(f"truth: {truth}\n")
     print("| engine | in-process s | exact checks s (share) | service s | service peak MiB |")
@@ -190,9 +193,12 @@ def main() -> None:
     parser.add_argument("part", choices=["scenario", "clean", "speedup"])
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--before", default=BASE_COMMIT)
+    parser.add_argument(
+        "--engines", default="before,after", help="before, after or both: one run each"
+    )
     args = parser.parse_args()
     if args.part == "scenario":
-        scenario(args.rows or 1_000_000, args.before)
+        scenario(args.rows or 1_000_000, args.before, tuple(args.engines.split(",")))
     elif args.part == "clean":
         clean(args.rows or 1_000_000)
     else:
