@@ -58,7 +58,9 @@ for row in outcome.checks:
                     row.name == "NewCategoryTrainTest" and row.column == "cat_0"):
         rows[row.name] = {"outcome": row.outcome, "observed": row.observed,
                           "method": row.details.get("method", "sampled")}
-service_seconds, peak = service(folder / "service", reference, data)
+service_seconds, peak = (
+    service(folder / "service", reference, data) if sys.argv[2] == "service" else (0.0, 0.0)
+)
 print(json.dumps({"seconds": seconds, "durations_ms": outcome.durations_ms, "rows": rows,
                   "service_seconds": service_seconds, "service_peak_mib": peak}))
 """
@@ -79,19 +81,20 @@ EXACT = (
 )
 
 
-def _measure(tree: Path, folder: Path) -> dict[str, Any]:
+def _measure(tree: Path, folder: Path, with_service: bool) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(folder)],
+        [sys.executable, "-c", _MEASURE, str(folder), "service" if with_service else "-"],
         cwd=tree,
         capture_output=True,
         text=True,
-        check=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {tree} engine failed:\n{done.stderr[-3000:]}")
     last: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return last
 
 
-def scenario(rows: int, before: str, engines: tuple[str, ...]) -> None:
+def scenario(rows: int, before: str, engines: tuple[str, ...], with_service: bool) -> None:
     from tests.checks.leakage_scenario import contaminated_pair
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +114,7 @@ def scenario(rows: int, before: str, engines: tuple[str, ...]) -> None:
         subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
         trees = {f"before ({before})": baseline, "after (exact)": REPO}
         results = {
-            name: _measure(tree, folder)
+            name: _measure(tree, folder, with_service)
             for name, tree in trees.items()
             if name.split()[0] in engines
         }
@@ -193,12 +196,15 @@ def main() -> None:
     parser.add_argument("part", choices=["scenario", "clean", "speedup"])
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--before", default=BASE_COMMIT)
+    parser.add_argument("--no-service", action="store_true", help="in-process only")
     parser.add_argument(
         "--engines", default="before,after", help="before, after or both: one run each"
     )
     args = parser.parse_args()
     if args.part == "scenario":
-        scenario(args.rows or 1_000_000, args.before, tuple(args.engines.split(",")))
+        scenario(
+            args.rows or 1_000_000, args.before, tuple(args.engines.split(",")), not args.no_service
+        )
     elif args.part == "clean":
         clean(args.rows or 1_000_000)
     else:
