@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.checks.exact_checks import EXACT_CHECKS, MIXED_TYPES_RANGE, ExactCheck, ExactInputs
 from app.checks.roles import ROLE_FIELDS, ColumnRoles, validate_roles
 from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid
 from app.reports.model import CheckResult, Outcome, Severity
@@ -28,10 +29,6 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "deepchecks"
 META_KEY = "datagate"
-
-# deepchecks' per-check defaults are 10M rows for these two, and both grow faster than linearly
-# (STACK.md: 1350 s and 141 s at 1M rows), so they get a much smaller sample of their own.
-_SAMPLE_CAPS = {"DateTrainTestLeakageDuplicates": 10_000, "TrainTestSamplesMix": 50_000}
 
 # How many offending values (new categories, variants, ...) a row keeps.
 _MAX_LISTED = 20
@@ -190,12 +187,15 @@ def run_deepchecks(
     *,
     html_path: Path | None = None,
     plotly_src: str = "/static/plotly.min.js",
+    already_sampled: tuple[str, ...] = (),
 ) -> DeepchecksOutcome:
     """Run every leakage, drift and integrity check on `data` (against `reference` where given).
 
     Raises InvalidRequest for a role naming a missing column and InvalidData for an empty frame;
     everything that goes wrong inside deepchecks becomes an `error` row instead.
     With `html_path`, checks keep their figures and the deepchecks view is written there.
+    `already_sampled` names the frames ("data", "reference") that are samples of a larger
+    batch (a SQL batch read in the database): set checks over them are then not exact.
     """
     from deepchecks.tabular import Dataset
     from deepchecks.tabular.utils.task_inference import infer_task_type_by_labels
@@ -263,6 +263,16 @@ def run_deepchecks(
     if roles.label is not None:
         roles_used["label_type"] = "regression" if regression else "classification"
     want_display = html_path is not None
+    # One for every exact check: the per-column codes it caches are computed once a run.
+    inputs = ExactInputs(
+        data=data,
+        reference=reference,
+        features=features,
+        categorical=categorical,
+        label=roles.label,
+        index=roles.index,
+        datetime=roles.datetime,
+    )
     rows: list[CheckResult] = []
     results: list[Any] = []
     durations: dict[str, int] = {}
@@ -270,9 +280,15 @@ def run_deepchecks(
         if settings.checks is not None and spec.name not in settings.checks:
             continue
         missing = _missing_prerequisites(spec, roles, reference is not None, regression)
-        n_samples = min(settings.max_rows_before_sampling, _SAMPLE_CAPS.get(spec.name, 10**12))
+        n_samples = settings.max_rows_before_sampling
         if missing:
             rows.append(_not_applicable_row(spec, missing))
+            continue
+        exact = EXACT_CHECKS.get(spec.name)
+        if exact is not None:
+            started = time.perf_counter()
+            rows.extend(_exact_rows(spec, exact, inputs, settings, roles.label, already_sampled))
+            durations[spec.name] = round((time.perf_counter() - started) * 1000)
             continue
         check = spec.build(settings, n_samples)
         started = time.perf_counter()
@@ -302,7 +318,18 @@ def run_deepchecks(
         checked = {"data": min(n_samples, len(data_used))}
         if spec.train_test and ref_used is not None:
             checked["reference"] = min(n_samples, len(ref_used))
-        rows.extend(_rows_for(spec, result, settings, n_samples, checked, roles.label))
+        conditions = [
+            {"name": c.name, "category": c.category.value, "details": str(c.details)}
+            for c in result.conditions_results
+        ]
+        details = {
+            "method": "sampled",
+            "rows_used": checked,
+            "conditions": conditions,
+            "n_samples": n_samples,
+            "rows_checked": checked,
+        }
+        rows.extend(_rows_for(spec, result.value, details, settings, roles.label))
 
     written, html_error = None, None
     if html_path is not None:
@@ -569,8 +596,7 @@ def _build_single_value(s: DeepchecksSettings, n: int) -> Any:
     )
 
 
-# deepchecks' default "danger zone" for the rarer type in a column; not a datagate threshold.
-_RARE_TYPE_RANGE = (0.01, 0.1)
+_RARE_TYPE_RANGE = MIXED_TYPES_RANGE
 
 
 def _build_mixed_types(s: DeepchecksSettings, n: int) -> Any:
@@ -657,6 +683,10 @@ def _measure_new_category(value: Any, t: DeepchecksThresholds) -> list[_Measure]
             "new_category_count": int(row["# New Categories"]),
             "new_categories": [_plain(v) for v in list(row["New categories"])[:_MAX_LISTED]],
         }
+        if "Rows per new category" in row.index:
+            # Only the exact check counts rows per category: which category, how many rows.
+            per_category = list(row["Rows per new category"].items())[:_MAX_LISTED]
+            observed["rows_per_new_category"] = {str(_plain(k)): int(n) for k, n in per_category}
         rows.append(_Measure(str(col), observed, ratio > t.max_new_category_ratio))
     return rows
 
@@ -692,7 +722,11 @@ def _measure_mixed_nulls(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
 
 def _measure_conflicting_labels(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
     ratio = float(value["percent_of_conflicting_samples"])
-    observed = {"conflicting_ratio": ratio, "conflicting_groups": len(value["samples_indices"])}
+    # The exact check counts the groups; deepchecks lists each group's row indices.
+    groups = value.get("conflicting_groups")
+    if groups is None:
+        groups = len(value["samples_indices"])
+    observed = {"conflicting_ratio": ratio, "conflicting_groups": int(groups)}
     return [_Measure(None, observed, ratio > t.max_conflicting_labels_ratio)]
 
 
@@ -839,32 +873,66 @@ _REASONS = {
 }
 
 
+def _exact_rows(
+    spec: _Spec,
+    exact: ExactCheck,
+    inputs: ExactInputs,
+    settings: DeepchecksSettings,
+    label: str | None,
+    already_sampled: tuple[str, ...],
+) -> list[CheckResult]:
+    """Rows of a check answered over every row (app/checks/exact_checks.py), read as deepchecks'.
+
+    Every row of the frames given, that is: a frame that is itself a sample makes the row
+    `sampled`, since a set question over a sample has no exact answer.
+    """
+    limit = getattr(settings.thresholds, spec.thresholds[0]) if spec.thresholds else 0
+    try:
+        result = exact(inputs, limit)
+    except Exception as exc:
+        logger.warning("exact check %s crashed: %s", spec.name, exc)
+        return [
+            _error_row(spec, f"{type(exc).__name__}: {exc}", spec.expected(settings.thresholds))
+        ]
+    rows_used = {"data": len(inputs.data)}
+    if spec.train_test and inputs.reference is not None:
+        rows_used["reference"] = len(inputs.reference)
+    already_sampled = tuple(side for side in already_sampled if side in rows_used)
+    details: dict[str, Any] = {
+        "method": "sampled" if already_sampled else "exact",
+        "rows_used": rows_used,
+        "conditions": [
+            {
+                "name": spec.name,
+                "category": "PASS" if result.passed else result.breach,
+                "details": result.condition,
+            }
+        ],
+        "rows_checked": rows_used,
+    }
+    if already_sampled:
+        details["sampled_before_the_check"] = list(already_sampled)
+    return _rows_for(spec, result.value, details, settings, label)
+
+
 def _rows_for(
     spec: _Spec,
-    result: Any,
+    value: Any,
+    details: dict[str, Any],
     settings: DeepchecksSettings,
-    n_samples: int,
-    rows_checked: dict[str, int],
     label: str | None,
 ) -> list[CheckResult]:
-    conditions = [
-        {"name": c.name, "category": c.category.value, "details": str(c.details)}
-        for c in result.conditions_results
-    ]
+    """Report rows from a check's value and `details["conditions"]`, its verdicts."""
+    conditions = details["conditions"]
     worst = max(
         (c["category"] for c in conditions), key=_CATEGORY_ORDER.__getitem__, default="PASS"
     )
     expected = spec.expected(settings.thresholds)
-    details: dict[str, Any] = {
-        "conditions": conditions,
-        "n_samples": n_samples,
-        "rows_checked": rows_checked,
-    }
     if worst == "ERROR":
         reason = "; ".join(c["details"] for c in conditions if c["category"] == "ERROR")
         return [_error_row(spec, f"condition could not be evaluated: {reason}", expected)]
     try:
-        measures = spec.measure(result.value, settings.thresholds)
+        measures = spec.measure(value, settings.thresholds)
     except Exception as exc:
         # The condition ran, but the value is not shaped as expected: keep the verdict.
         logger.warning("could not read %s's value: %s", spec.name, exc)

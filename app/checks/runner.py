@@ -117,8 +117,21 @@ def run_validation(job: ValidationJob) -> Report:
         if job.artifacts_dir is not None:
             html_path = job.artifacts_dir / job.id / DEEPCHECKS_HTML
             html_path.parent.mkdir(parents=True, exist_ok=True)
+        # A SQL batch reaches deepchecks as a sample read in the database, so its set checks
+        # must not claim every row: the data's count is known; the reference's is not, so a
+        # SQL reference always counts as a sample.
+        cut = {
+            "data": job.data.is_sql and dataset.rows > len(frame),
+            "reference": job.reference is not None and job.reference.is_sql,
+        }
         outcome = run_deepchecks(
-            frame, reference_frame, roles, settings, html_path=html_path, plotly_src=PLOTLY_SRC
+            frame,
+            reference_frame,
+            roles,
+            settings,
+            html_path=html_path,
+            plotly_src=PLOTLY_SRC,
+            already_sampled=tuple(side for side, sampled in cut.items() if sampled),
         )
         checks.extend(outcome.checks)
         used_roles = outcome.roles

@@ -323,6 +323,8 @@ class CheckRow:
     counts: str | None
     samples: list[tuple[str, str]]
     message: str | None
+    # How the row was measured: over every row or on a sample, and how many rows each side.
+    method: str | None = None
 
 
 @dataclass
@@ -366,6 +368,21 @@ def _samples(observed: dict[str, Any]) -> list[tuple[str, str]]:
     return [(shown, f"\u00d7{count}" if count > 1 else "") for shown, count in pairs]
 
 
+def _method(details: dict[str, Any]) -> str | None:
+    """ "exact over all rows" or "sampled", with the rows each dataset gave, from the details."""
+    method = details.get("method")
+    if method not in ("exact", "sampled"):
+        return None
+    used = details.get("rows_used")
+    sides = ""
+    if isinstance(used, dict) and used:
+        sides = ": " + ", ".join(
+            f"{side} {format_number(n)}" for side, n in used.items() if isinstance(n, int)
+        )
+    label = "exact, all rows" if method == "exact" else "sampled"
+    return f"{label}{sides}"
+
+
 def _check_row(check: CheckResult) -> CheckRow:
     share = _share_of(check)
     shown_observed = {
@@ -396,6 +413,7 @@ def _check_row(check: CheckResult) -> CheckRow:
         counts=counts,
         samples=_samples(check.observed),
         message=format_value("; ".join(message_parts)) if message_parts else None,
+        method=_method(check.details),
     )
 
 

@@ -445,3 +445,29 @@ async def test_start_is_refused_for_a_superuser_connection(
     assert "dw (role 'postgres' is a superuser)" in message
     assert "DATAGATE_SQL_ALLOW_WRITABLE_ROLE=true" in message
     assert not (tmp_path / "data").exists()  # refused before anything was set up
+
+
+async def test_set_checks_over_a_sql_reference_say_sampled_and_over_whole_files_exact(
+    client: AsyncClient, lake: Path
+) -> None:
+    # A SQL batch reaches the checks as a sample read in the database: no exact claim on it.
+    body = {
+        "data": {"uri": f"file://{lake}/penguins.csv"},
+        "reference": {"connection": "warehouse", "table": "penguins"},
+        "suite": "penguins",
+        "label": "species",
+    }
+    status, report = await post(client, body)
+    assert status == 200, report
+    mix = next(c for c in report["checks"] if c["name"] == "TrainTestSamplesMix")
+    assert mix["details"]["method"] == "sampled"
+    assert mix["details"]["sampled_before_the_check"] == ["reference"]
+    assert mix["outcome"] == "failed"
+
+    body["reference"] = {"uri": f"file://{lake}/penguins.csv"}
+    status, report = await post(client, body)
+    assert status == 200, report
+    mix = next(c for c in report["checks"] if c["name"] == "TrainTestSamplesMix")
+    assert mix["details"]["method"] == "exact"
+    assert mix["details"]["rows_used"] == {"data": 344, "reference": 344}
+    assert mix["observed"]["ratio"] == 1.0

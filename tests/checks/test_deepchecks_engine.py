@@ -27,6 +27,7 @@ from app.checks.deepchecks_engine import (
     resolve_config,
     run_deepchecks,
 )
+from app.checks.exact_checks import EXACT_CHECKS, ExactInputs, ExactResult
 from app.checks.roles import ColumnRoles
 from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid
 from app.reports.model import CheckResult
@@ -364,12 +365,36 @@ def test_regression_label_skips_checks_that_need_classes() -> None:
 def test_check_crashing_inside_deepchecks_is_an_error_row_and_the_rest_stand(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from deepchecks.tabular.checks import DataDuplicates
+    from deepchecks.tabular.checks import FeatureLabelCorrelation
 
     def explode(self: Any, context: Any, dataset_kind: Any) -> Any:
         raise RuntimeError("hash table exploded")
 
-    monkeypatch.setattr(DataDuplicates, "run_logic", explode)
+    monkeypatch.setattr(FeatureLabelCorrelation, "run_logic", explode)
+
+    outcome = run_deepchecks(
+        _diamonds(),
+        None,
+        ColumnRoles(label="cut"),
+        _only("FeatureLabelCorrelation", "IsSingleValue"),
+    )
+
+    error = _row(outcome, "FeatureLabelCorrelation")
+    assert error.outcome == "error"
+    assert not error.success
+    assert "hash table exploded" in error.details["reason"]
+    single = _rows(outcome, "IsSingleValue")
+    assert len(single) == len(_diamonds().columns)
+    assert {row.outcome for row in single} == {"passed"}
+
+
+def test_exact_check_crashing_is_an_error_row_and_the_rest_stand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def explode(inputs: ExactInputs, limit: float) -> ExactResult:
+        raise MemoryError("no room for the hashes")
+
+    monkeypatch.setitem(EXACT_CHECKS, "DataDuplicates", explode)
 
     outcome = run_deepchecks(
         _diamonds(), None, ColumnRoles(label="cut"), _only("DataDuplicates", "IsSingleValue")
@@ -377,11 +402,8 @@ def test_check_crashing_inside_deepchecks_is_an_error_row_and_the_rest_stand(
 
     error = _row(outcome, "DataDuplicates")
     assert error.outcome == "error"
-    assert not error.success
-    assert "hash table exploded" in error.details["reason"]
-    single = _rows(outcome, "IsSingleValue")
-    assert len(single) == len(_diamonds().columns)
-    assert {row.outcome for row in single} == {"passed"}
+    assert "MemoryError: no room for the hashes" in error.details["reason"]
+    assert {row.outcome for row in _rows(outcome, "IsSingleValue")} == {"passed"}
 
 
 # --- inputs the engine refuses --------------------------------------------------------------
@@ -418,7 +440,7 @@ def test_empty_data_is_invalid_data() -> None:
 
 def test_frames_over_the_row_limit_are_sampled_and_the_sample_size_reported() -> None:
     frame = _diamonds()
-    settings = _only("DataDuplicates", max_rows_before_sampling=500)
+    settings = _only("FeatureLabelCorrelation", max_rows_before_sampling=500)
 
     first = run_deepchecks(frame, frame.iloc[:400], ColumnRoles(label="cut"), settings)
     again = run_deepchecks(frame, frame.iloc[:400], ColumnRoles(label="cut"), settings)
@@ -426,22 +448,23 @@ def test_frames_over_the_row_limit_are_sampled_and_the_sample_size_reported() ->
     assert first.data_sample_rows == 500
     assert first.reference_sample_rows is None
     assert first.checks == again.checks  # the seed is fixed
-    assert _row(first, "DataDuplicates").details["rows_checked"] == {"data": 500}
+    pps = _rows(first, "FeatureLabelCorrelation")
+    assert pps and all(row.details["rows_used"] == {"data": 500} for row in pps)
+    assert {row.details["method"] for row in pps} == {"sampled"}
 
 
-def test_quadratic_checks_get_a_smaller_sample_of_their_own() -> None:
+def test_set_checks_use_every_row_above_the_sampling_limit_and_drift_says_sampled() -> None:
     reference, data = _split(_diamonds())
+    settings = _only("TrainTestSamplesMix", "FeatureDrift", max_rows_before_sampling=300)
 
-    outcome = run_deepchecks(
-        data, reference, ColumnRoles(label="cut"), _only("TrainTestSamplesMix", "DataDuplicates")
-    )
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="cut"), settings)
 
-    assert _row(outcome, "TrainTestSamplesMix").details["n_samples"] == 50_000
-    assert _row(outcome, "DataDuplicates").details["n_samples"] == 100_000
-    assert _row(outcome, "TrainTestSamplesMix").details["rows_checked"] == {
-        "data": 1000,
-        "reference": 1000,
-    }
+    mix = _row(outcome, "TrainTestSamplesMix")
+    assert mix.details["method"] == "exact"
+    assert mix.details["rows_used"] == {"data": 1000, "reference": 1000}
+    drift = _rows(outcome, "FeatureDrift")
+    assert drift and all(row.details["method"] == "sampled" for row in drift)
+    assert all(row.details["rows_used"] == {"data": 300, "reference": 300} for row in drift)
 
 
 # --- configuration: suite meta under request values -----------------------------------------

@@ -188,6 +188,34 @@ def test_failed_report_names_the_failed_column_with_expected_observed_and_sample
     assert page.find("svg", "share")
 
 
+def test_each_deepchecks_row_says_whether_it_was_exact_or_sampled_and_on_how_many_rows() -> None:
+    exact = check(
+        "leakage",
+        column=None,
+        source="deepchecks",
+        name="TrainTestSamplesMix",
+        outcome="failed",
+        observed={"ratio": 0.1},
+        details={"method": "exact", "rows_used": {"data": 1_000_000, "reference": 900_000}},
+    )
+    sampled = check(
+        "drift",
+        source="deepchecks",
+        name="FeatureDrift",
+        outcome="failed",
+        observed={"drift_score": 0.4},
+        details={"method": "sampled", "rows_used": {"data": 100_000, "reference": 100_000}},
+    )
+    html = render_report(report([exact, sampled]), now=NOW)
+
+    rows = [Page(r).text for r in re.findall(r'<tr class="outcome-failed">(.*?)</tr>', html, re.S)]
+    mix = next(r for r in rows if "TrainTestSamplesMix" in r)
+    drifted = next(r for r in rows if "FeatureDrift" in r)
+    assert "exact, all rows: data 1,000,000, reference 900,000" in mix
+    assert "sampled: data 100,000, reference 100,000" in drifted
+    assert len(Page(html).find("span", "method")) == 2
+
+
 def test_every_category_gets_a_section_and_failing_categories_come_first() -> None:
     categories = ["schema", "missing", "range", "set", "volume", "leakage", "integrity"]
     checks = [check(c, outcome="passed") for c in categories]
