@@ -1043,13 +1043,14 @@ def _every_feature_has_a_row(
 
 
 def _why_no_row(check: str, is_categorical: bool, kind: str | None) -> str:
+    kind = {"number": "numeric", None: "empty"}.get(kind, kind)
     if check == "NewCategoryTrainTest" and not is_categorical:
         return (
-            f"not applicable: a {kind or 'empty'} feature not treated as categorical has no "
+            f"not applicable: a {kind} feature not treated as categorical has no "
             "categories (FeatureDrift measures its distribution)"
         )
     if check == "StringMismatchComparison" and kind != "string":
-        return f"not applicable: a {kind or 'empty'} column has no string variants"
+        return f"not applicable: a {kind} column has no string variants"
     return "not measured: deepchecks returned no value for this feature"
 
 

@@ -85,6 +85,20 @@ def column_kind(column: pd.Series[Any]) -> Kind | None:
     return "string"
 
 
+def _same_kind(was: Kind, now: Kind, reference: pd.DataFrame, data: pd.DataFrame, col: str) -> bool:
+    """Rule: the kinds match, or one side is dates and the other strings that all read as
+    dates (a CSV carries dates as text, Parquet as timestamps). A side with no values at all
+    has no kind and is never a change."""
+    if was == now:
+        return True
+    if {was, now} == {"datetime", "string"}:
+        text = data[col] if now == "string" else reference[col]
+        values = text.dropna()
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        return bool(parsed.notna().all())
+    return False
+
+
 def is_categorical_kind(kind: Kind | None) -> bool:
     """Strings and booleans can only be compared as categories: never left to a numeric test."""
     return kind in ("string", "boolean")
@@ -126,7 +140,7 @@ def resolve_columns(
         if col not in reference.columns:
             continue
         was, now = column_kind(reference[col]), column_kind(data[col])
-        if was is not None and now is not None and was != now:
+        if was is not None and now is not None and not _same_kind(was, now, reference, data, col):
             unusable[col] = (
                 f"its type changed: {was} in the reference, {now} in the data (see {TYPE_CHANGED})"
             )

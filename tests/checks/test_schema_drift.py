@@ -254,3 +254,21 @@ def test_id_like_string_column_is_skipped_with_the_reason_unless_listed() -> Non
         _only("NewCategoryTrainTest"),
     )  # fmt: skip
     assert _by_column(listed, "NewCategoryTrainTest")["stock_id"].outcome == "failed"
+
+
+def test_dates_as_text_against_timestamps_are_the_same_kind_but_words_are_not() -> None:
+    reference, data = _split()
+    days = pd.date_range("2024-01-01", periods=len(reference), freq="h")
+    reference = reference.assign(sold=days)
+    # A CSV batch carries its dates as text; a Parquet reference as timestamps.
+    as_text = data.assign(sold=days.strftime("%Y-%m-%d %H:%M:%S"))
+
+    assert resolve_columns(as_text, reference, ColumnRoles(datetime="sold")).rows == []
+
+    words = data.assign(sold=["soon"] * len(data))
+    resolved = resolve_columns(words, reference, ColumnRoles(datetime="sold"))
+    (row,) = resolved.rows
+    assert (row.name, row.column) == ("SchemaColumnType", "sold")
+    assert (row.expected["data_type"], row.observed["data_type"]) == ("datetime", "string")
+    assert resolved.roles.datetime is None
+    assert "datetime column 'sold'" in resolved.role_reasons["datetime"]
