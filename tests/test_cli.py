@@ -178,6 +178,32 @@ def test_local_gives_the_same_verdict_and_checks_as_the_server(
         assert "report:" not in by_local.stdout
 
 
+def test_schema_drift_is_a_failed_gate_exit_1_naming_both_columns(tmp_path: Path) -> None:
+    """A renamed column against a reference is the data failing the gate (1), not a request the
+    service could not validate (2): the summary names the column lost and the one gained."""
+    import pandas as pd
+
+    penguins = pd.read_csv(PENGUINS).sample(frac=1.0, random_state=4)
+    reference, data = tmp_path / "train.csv", tmp_path / "test.csv"
+    penguins.iloc[:230].to_csv(reference, index=False)
+    renamed = penguins.iloc[230:].rename(columns={"bill_length_mm": "bill_len_mm"})
+    renamed.to_csv(data, index=False)
+    output = tmp_path / "report.json"
+
+    run = datagate(
+        "validate", str(data), "--reference", str(reference), "--label", "species",
+        "--local", "--output", str(output),
+    )  # fmt: skip
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "datagate: FAILED" in run.stdout
+    assert "SchemaColumnMissing column=bill_length_mm" in run.stdout
+    assert "SchemaColumnAdded column=bill_len_mm" in run.stdout
+    report = Report.model_validate_json(output.read_text())
+    assert report.status == "failed"
+    assert {c.column for c in report.checks if c.name == "FeatureDrift"} >= {"bill_depth_mm"}
+
+
 def test_suites_list_and_show(datagate_server: Server) -> None:
     listing = datagate("suites", "list", env=datagate_server.env())
     assert listing.returncode == 0, listing.stderr

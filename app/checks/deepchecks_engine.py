@@ -21,7 +21,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.checks.exact_checks import EXACT_CHECKS, MIXED_TYPES_RANGE, ExactCheck, ExactInputs
-from app.checks.roles import ROLE_FIELDS, ColumnRoles, validate_roles
+from app.checks.roles import ROLE_FIELDS, ColumnRoles
+from app.checks.schema_drift import column_kind, measured_categorical, resolve_columns
 from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid
 from app.reports.model import CheckResult, Outcome, Severity
 
@@ -191,8 +192,11 @@ def run_deepchecks(
 ) -> DeepchecksOutcome:
     """Run every leakage, drift and integrity check on `data` (against `reference` where given).
 
-    Raises InvalidRequest for a role naming a missing column and InvalidData for an empty frame;
-    everything that goes wrong inside deepchecks becomes an `error` row instead.
+    Raises InvalidRequest for a role naming a column neither frame has and InvalidData for an
+    empty frame. Schema drift (a column on one side only, or of another type on each side) is
+    a failed `schema` row per column and the checks run on the columns both share
+    (app/checks/schema_drift.py); everything that goes wrong inside deepchecks becomes an
+    `error` row instead. Every feature gets a row in each per-feature check.
     With `html_path`, checks keep their figures and the deepchecks view is written there.
     `already_sampled` names the frames ("data", "reference") that are samples of a larger
     batch (a SQL batch read in the database): set checks over them are then not exact.
@@ -208,15 +212,11 @@ def run_deepchecks(
     for name, frame in frames.items():
         if frame.empty:
             raise InvalidData(f"The {name} dataset has no rows; deepchecks needs at least one")
-        validate_roles(roles, list(frame.columns), dataset=name)
-    features = roles.feature_columns(list(data.columns))
-    if reference is not None:
-        # The reference must hold every feature of the data, given or defaulted.
-        validate_roles(
-            roles.model_copy(update={"features": features}),
-            list(reference.columns),
-            dataset="reference",
-        )
+    # Schema drift is a verdict, not a 422: the checks run on the columns both share, and each
+    # column missing, added or of another type is a failed row of its own.
+    resolved = resolve_columns(data, reference, roles)
+    roles = resolved.roles
+    features = resolved.features
 
     data_used, data_sampled = _sample(data, settings)
     ref_used, ref_sampled = (None, None) if reference is None else _sample(reference, settings)
@@ -243,7 +243,11 @@ def run_deepchecks(
         if roles.label is not None:
             task = infer_task_type_by_labels(pd.concat([f[roles.label] for f in used]))
         first = dataset(used[0], roles.categorical, task)
-        categorical = [str(c) for c in first.cat_features]
+        # A string or boolean feature deepchecks did not infer (or the client did not list)
+        # would vanish from the drift and category checks without a row: it is a category.
+        categorical = measured_categorical(resolved, used[0], [str(c) for c in first.cat_features])
+        if set(categorical) != {str(c) for c in first.cat_features}:
+            first = dataset(used[0], categorical, task)
         data_ds = first if ref_used is None else dataset(data_used, categorical, task)
         ref_ds = None if ref_used is None else first
     except Exception as exc:
@@ -251,7 +255,7 @@ def run_deepchecks(
         logger.warning("deepchecks could not build its datasets: %s", exc)
         return _all_errored(exc, roles, settings, features, data_sampled, ref_sampled)
 
-    roles_used = {
+    roles_used: dict[str, Any] = {
         "label": roles.label,
         "datetime": roles.datetime,
         "index": roles.index,
@@ -259,6 +263,10 @@ def run_deepchecks(
         "categorical": categorical,
         "categorical_inferred": roles.categorical is None,
     }
+    if resolved.not_measured:
+        roles_used["not_measured"] = dict(resolved.not_measured)
+    if resolved.role_reasons:
+        roles_used["dropped_roles"] = dict(resolved.role_reasons)
     regression = task == TaskType.REGRESSION
     if roles.label is not None:
         roles_used["label_type"] = "regression" if regression else "classification"
@@ -273,7 +281,7 @@ def run_deepchecks(
         index=roles.index,
         datetime=roles.datetime,
     )
-    rows: list[CheckResult] = []
+    rows: list[CheckResult] = list(resolved.rows)
     results: list[Any] = []
     durations: dict[str, int] = {}
     for spec in _SPECS:
@@ -282,7 +290,7 @@ def run_deepchecks(
         missing = _missing_prerequisites(spec, roles, reference is not None, regression)
         n_samples = settings.max_rows_before_sampling
         if missing:
-            rows.append(_not_applicable_row(spec, missing))
+            rows.append(_not_applicable_row(spec, missing, resolved.role_reasons))
             continue
         exact = EXACT_CHECKS.get(spec.name)
         if exact is not None:
@@ -330,6 +338,9 @@ def run_deepchecks(
             "rows_checked": checked,
         }
         rows.extend(_rows_for(spec, result.value, details, settings, roles.label))
+    every_feature = [c for c in data.columns if c in features or c in resolved.not_measured]
+    kinds = {c: column_kind(data[c]) for c in every_feature}
+    rows = _every_feature_has_a_row(rows, kinds, categorical, resolved.not_measured)
 
     written, html_error = None, None
     if html_path is not None:
@@ -988,8 +999,65 @@ def _row(
     )
 
 
-def _not_applicable_row(spec: _Spec, missing: list[str]) -> CheckResult:
-    reason = "not applicable: " + "; ".join(_REASONS[m] for m in missing)
+# The per-column checks over features: each feature gets a row in each, measured or not.
+# (MixedNulls, IsSingleValue and MixedDataTypes already give every column of the data one.)
+_FEATURE_CHECKS = (
+    "FeatureLabelCorrelation",
+    "FeatureLabelCorrelationChange",
+    "FeatureDrift",
+    "NewCategoryTrainTest",
+    "StringMismatchComparison",
+)
+
+
+def _every_feature_has_a_row(
+    rows: list[CheckResult],
+    features: Mapping[str, str | None],
+    categorical: list[str],
+    not_measured: Mapping[str, str],
+) -> list[CheckResult]:
+    """Add a `skipped` row, with the reason, for each feature a per-feature check left out.
+
+    A check that did not run at all (not applicable, or crashed) already has its one row; then
+    only the features left out of deepchecks on purpose (`not_measured`) get rows of their own.
+    """
+    by_name = {spec.name: spec for spec in _SPECS}
+    out: list[CheckResult] = []
+    for i, row in enumerate(rows):
+        out.append(row)
+        last_of_check = i + 1 == len(rows) or rows[i + 1].name != row.name
+        if row.source != SOURCE or row.name not in _FEATURE_CHECKS or not last_of_check:
+            continue
+        spec = by_name[row.name]
+        own = [r for r in rows if r.name == row.name]
+        covered = {r.column for r in own}
+        ran = not any(r.column is None and r.outcome in ("skipped", "error") for r in own)
+        for col in features:
+            if col in covered or (not ran and col not in not_measured):
+                continue
+            reason = not_measured.get(col) or _why_no_row(
+                spec.name, col in categorical, features[col]
+            )
+            out.append(_skipped_row(spec, reason, column=col))
+    return out
+
+
+def _why_no_row(check: str, is_categorical: bool, kind: str | None) -> str:
+    kind = {"number": "numeric", None: "empty"}.get(kind, kind)
+    if check == "NewCategoryTrainTest" and not is_categorical:
+        return (
+            f"not applicable: a {kind} feature not treated as categorical has no "
+            "categories (FeatureDrift measures its distribution)"
+        )
+    if check == "StringMismatchComparison" and kind != "string":
+        return f"not applicable: a {kind} column has no string variants"
+    return "not measured: deepchecks returned no value for this feature"
+
+
+def _not_applicable_row(
+    spec: _Spec, missing: list[str], role_reasons: Mapping[str, str]
+) -> CheckResult:
+    reason = "not applicable: " + "; ".join(role_reasons.get(m) or _REASONS[m] for m in missing)
     row = _skipped_row(spec, reason)
     row.details["needs"] = list(spec.needs)
     return row

@@ -409,7 +409,7 @@ def test_exact_check_crashing_is_an_error_row_and_the_rest_stand(
 # --- inputs the engine refuses --------------------------------------------------------------
 
 
-def test_role_naming_a_missing_column_is_a_422_naming_it() -> None:
+def test_role_naming_a_column_in_neither_dataset_is_a_422_naming_it() -> None:
     reference, data = _split(_diamonds())
 
     with pytest.raises(InvalidRequest) as caught:
@@ -417,17 +417,30 @@ def test_role_naming_a_missing_column_is_a_422_naming_it() -> None:
 
     assert caught.value.status_code == 422
     assert "'quality'" in caught.value.message
+    assert "data or reference dataset" in caught.value.message
+
+
+def test_role_naming_a_column_missing_from_the_data_alone_is_a_422_naming_it() -> None:
+    _, data = _split(_diamonds())
+
+    with pytest.raises(InvalidRequest) as caught:
+        run_deepchecks(data, None, ColumnRoles(label="quality"), _only())
+
+    assert "'quality'" in caught.value.message
     assert "data dataset" in caught.value.message
 
 
-def test_reference_missing_a_feature_of_the_data_is_a_422_naming_it() -> None:
+def test_reference_missing_a_feature_of_the_data_is_a_failed_schema_row() -> None:
     reference, data = _split(_diamonds())
 
-    with pytest.raises(InvalidRequest) as caught:
-        run_deepchecks(data, reference.drop(columns=["depth"]), ColumnRoles(label="cut"), _only())
+    outcome = run_deepchecks(
+        data, reference.drop(columns=["depth"]), ColumnRoles(label="cut"), _only("FeatureDrift")
+    )
 
-    assert "'depth'" in caught.value.message
-    assert "reference dataset" in caught.value.message
+    added = _row(outcome, "SchemaColumnAdded", "depth")
+    assert (added.outcome, added.category) == ("failed", "schema")
+    assert "depth" not in outcome.roles["features"]
+    assert {r.column for r in _rows(outcome, "FeatureDrift")} >= {"carat", "table", "x"}
 
 
 def test_empty_data_is_invalid_data() -> None:
