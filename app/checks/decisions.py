@@ -109,6 +109,8 @@ def numeric_drift(reference: NDArray[Any], data: NDArray[Any]) -> DriftTest:
     """
     ref = np.asarray(reference, dtype=float)
     dat = np.asarray(data, dtype=float)
+    # An infinity has no distance to anything: it would make the effect NaN and hide a shift.
+    ref, dat = ref[np.isfinite(ref)], dat[np.isfinite(dat)]
     scale = float(np.std(ref, ddof=1)) if len(ref) > 1 else 0.0
     if scale == 0.0:
         both = np.concatenate([ref, dat])

@@ -136,3 +136,32 @@ def test_pps_rules_skip_small_sets_and_warn_on_strong_predictors() -> None:
     assert pps_change_is_decidable(PPS_CHANGE_MIN_ROWS, PPS_CHANGE_MIN_ROWS)
     assert predictive_feature_is_a_warning(0.8, 0.8)
     assert not predictive_feature_is_a_warning(0.79, 0.8)
+
+
+def test_odd_columns_are_judged_without_errors_and_without_false_drift() -> None:
+    rng = np.random.default_rng(6)
+
+    def side(rows: int) -> pd.DataFrame:
+        values = rng.normal(size=rows)
+        values[:3] = np.inf
+        return pd.DataFrame(
+            {
+                "with_inf": values,
+                "constant": np.ones(rows),
+                "empty": [np.nan] * rows,
+                "flag": rng.integers(0, 2, rows).astype(bool),
+                "nullable": pd.array(rng.integers(0, 1000, rows), dtype="Int64"),
+            }
+        )
+
+    columns = ["with_inf", "constant", "empty", "flag", "nullable"]
+    judged = judge_drift(side(800), side(600), columns, set(), MAX_EFFECT, ALPHA)
+
+    assert isinstance(judged["empty"], TooSmall)
+    measured = {c: j for c, j in judged.items() if isinstance(j, DriftDecision)}
+    assert set(measured) == {"with_inf", "constant", "flag", "nullable"}
+    assert not any(j.drifted for j in measured.values())
+    assert all(np.isfinite(j.effect) and 0 <= j.p_value_adjusted <= 1 for j in measured.values())
+    assert measured["constant"].effect == 0 and measured["constant"].p_value == 1
+    assert measured["flag"].method == CATEGORICAL_METHOD
+    assert measured["nullable"].method == NUMERIC_METHOD
