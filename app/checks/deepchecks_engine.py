@@ -20,6 +20,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.checks.decisions import predictive_feature_is_a_warning
+from app.checks.drift_checks import (
+    DATAGATE_KEY,
+    as_observed,
+    feature_drift_check,
+    label_drift_check,
+    pps_change_check,
+)
 from app.checks.exact_checks import EXACT_CHECKS, MIXED_TYPES_RANGE, ExactCheck, ExactInputs
 from app.checks.roles import ROLE_FIELDS, ColumnRoles
 from app.checks.schema_drift import column_kind, measured_categorical, resolve_columns
@@ -40,8 +48,21 @@ class DeepchecksThresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_feature_drift: float = Field(default=0.2, ge=0, description="FeatureDrift, per feature")
-    max_label_drift: float = Field(default=0.15, ge=0, description="LabelDrift")
+    max_feature_drift: float = Field(
+        default=0.1,
+        ge=0,
+        description="FeatureDrift, per feature: effect size (Wasserstein distance in reference "
+        "SDs for numbers, Jensen-Shannon distance for categories) a drifting column exceeds",
+    )
+    max_label_drift: float = Field(
+        default=0.1, ge=0, description="LabelDrift: effect size, measured as for FeatureDrift"
+    )
+    drift_alpha: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="FeatureDrift and LabelDrift: family-wise significance level (Holm)",
+    )
     max_multivariate_drift: float = Field(
         default=0.25, ge=0, description="MultivariateDrift, 2*AUC-1 of a domain classifier"
     )
@@ -528,38 +549,52 @@ def _build_index_leakage(s: DeepchecksSettings, n: int) -> Any:
 
 
 def _build_feature_label_correlation(s: DeepchecksSettings, n: int) -> Any:
+    from deepchecks.core import ConditionCategory, ConditionResult
+
+    limit = s.thresholds.max_feature_label_pps
+
+    # A good predictor is not leakage: a PPS over the limit on the data alone warns, never fails
+    # (app/checks/decisions.py, predictive_feature_is_a_warning).
+    def warn_on_strong_predictors(value: Any) -> Any:
+        strong = [str(c) for c, pps in value.items() if predictive_feature_is_a_warning(pps, limit)]
+        if strong:
+            return ConditionResult(ConditionCategory.WARN, f"PPS >= {limit}: {', '.join(strong)}")
+        return ConditionResult(ConditionCategory.PASS)
+
     check = _checks().FeatureLabelCorrelation(n_samples=n, random_state=s.random_state)
-    return check.add_condition_feature_pps_less_than(s.thresholds.max_feature_label_pps)
+    return check.add_condition(f"feature PPS < {limit} (a warning)", warn_on_strong_predictors)
 
 
 def _build_feature_label_correlation_change(s: DeepchecksSettings, n: int) -> Any:
-    check = _checks().FeatureLabelCorrelationChange(n_samples=n, random_state=s.random_state)
-    return check.add_condition_feature_pps_difference_less_than(
-        s.thresholds.max_feature_label_pps_change
-    )
+    return pps_change_check(
+        n_samples=n, random_state=s.random_state
+    ).add_condition_feature_pps_difference_less_than(s.thresholds.max_feature_label_pps_change)
+
+
+# FeatureDrift and LabelDrift: deepchecks scores with `numerical_drift_method` and
+# `categorical_drift_method`; datagate decides (app/checks/decisions.py, docs/drift.md).
 
 
 def _build_feature_drift(s: DeepchecksSettings, n: int) -> Any:
-    check = _checks().FeatureDrift(
+    return feature_drift_check(
+        s.thresholds.max_feature_drift,
+        s.thresholds.drift_alpha,
         n_samples=n,
         random_state=s.random_state,
         numerical_drift_method=s.numerical_drift_method,
         categorical_drift_method=s.categorical_drift_method,
-    )
-    limit = s.thresholds.max_feature_drift
-    return check.add_condition_drift_score_less_than(
-        max_allowed_categorical_score=limit, max_allowed_numeric_score=limit
     )
 
 
 def _build_label_drift(s: DeepchecksSettings, n: int) -> Any:
-    check = _checks().LabelDrift(
+    return label_drift_check(
+        s.thresholds.max_label_drift,
+        s.thresholds.drift_alpha,
         n_samples=n,
         random_state=s.random_state,
         numerical_drift_method=s.numerical_drift_method,
         categorical_drift_method=s.categorical_drift_method,
     )
-    return check.add_condition_drift_score_less_than(s.thresholds.max_label_drift)
 
 
 def _build_multivariate_drift(s: DeepchecksSettings, n: int) -> Any:
@@ -642,7 +677,11 @@ def _measure_feature_label_pps(value: Any, t: DeepchecksThresholds) -> list[_Mea
 
 def _measure_pps_change(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
     rows = []
+    too_small = value.get(DATAGATE_KEY, {}).get("skipped")
     for col, diff in value["train-test difference"].items():
+        if too_small is not None:
+            rows.append(_Measure(str(col), {}, False, not_measured=too_small))
+            continue
         observed = {
             "pps_reference": _num(value["train"].get(col)),
             "pps_data": _num(value["test"].get(col)),
@@ -655,21 +694,21 @@ def _measure_pps_change(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
 def _measure_feature_drift(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
     rows = []
     for col, info in value.items():
-        score = info["Drift score"]
-        if score is None:
-            # deepchecks needs min_samples (10) non-null values on each side to score a column.
-            why = "too few non-null values to measure drift (deepchecks needs 10 on each side)"
-            rows.append(_Measure(str(col), {"method": info["Method"]}, False, not_measured=why))
-            continue
-        observed = {"drift_score": float(score), "method": info["Method"]}
-        rows.append(_Measure(str(col), observed, float(score) >= t.max_feature_drift))
+        rows.append(_drift_measure(str(col), info))
     return rows
 
 
 def _measure_label_drift(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
-    score = float(value["Drift score"])
-    observed = {"drift_score": score, "method": value["Method"]}
-    return [_Measure(None, observed, score > t.max_label_drift)]
+    return [_drift_measure(None, value)]
+
+
+def _drift_measure(column: str | None, info: Mapping[str, Any]) -> _Measure:
+    """One column's datagate verdict (app/checks/drift_checks.py), deepchecks' score beside it."""
+    verdict = info[DATAGATE_KEY]
+    if "skipped" in verdict:
+        return _Measure(column, {}, False, not_measured=verdict["skipped"])
+    observed = as_observed(verdict, info["Drift score"], info["Method"])
+    return _Measure(column, observed, bool(verdict["drifted"]))
 
 
 def _measure_multivariate_drift(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
@@ -806,12 +845,13 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(
         "FeatureDrift", "drift", ("reference",), train_test=True,
         build=_build_feature_drift, measure=_measure_feature_drift,
-        thresholds=("max_feature_drift",), per_column=True,
+        thresholds=("max_feature_drift", "drift_alpha"), per_column=True,
+        fixed_expected={"correction": "holm"},
     ),
     _Spec(
         "LabelDrift", "drift", ("reference", "label"), train_test=True,
         build=_build_label_drift, measure=_measure_label_drift,
-        thresholds=("max_label_drift",), on_label=True,
+        thresholds=("max_label_drift", "drift_alpha"), per_column=True, on_label=True,
     ),
     _Spec(
         "MultivariateDrift", "drift", ("reference",), train_test=True,

@@ -176,9 +176,14 @@ class Bar:
     value: float
     threshold: float | None = None
     note: str = ""
+    # The row's verdict where one was made: an effect past its threshold that is within the
+    # noise (app/checks/decisions.py) is not a drift, and is not drawn as one.
+    failed: bool | None = None
 
     @property
     def over(self) -> bool:
+        if self.failed is not None:
+            return self.failed
         return self.threshold is not None and self.value > self.threshold
 
 
@@ -294,6 +299,7 @@ def drift_bars(checks: Iterable[CheckResult]) -> list[Bar]:
                 value=score,
                 threshold=first_number(check.expected),
                 note=str(method) if isinstance(method, str) else "",
+                failed=check.outcome == "failed",
             )
         )
     bars.sort(key=lambda b: (-b.value, b.label))

@@ -137,3 +137,28 @@ async def test_artifact_not_listed_in_the_report_is_404(client: AsyncClient) -> 
     report_id = response.json()["id"]
     missing = await client.get(f"/v1/reports/{report_id}/artifacts/..%2F..%2Fdatagate.db")
     assert missing.status_code == 404
+
+
+async def test_drift_alpha_in_the_thresholds_object_is_used_and_stated(
+    client: AsyncClient, diamonds_split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    train, test = diamonds_split
+    status, report = await validate(
+        client, test, train, label="price", thresholds='{"drift_alpha": 0.001}'
+    )
+    assert status == 200, report
+    drift = [r for r in deepchecks_rows(report) if r["name"] == "FeatureDrift" and r["column"]]
+    assert drift and all(r["expected"]["drift_alpha"] == 0.001 for r in drift)
+    assert all(r["expected"]["correction"] == "holm" for r in drift)
+    assert all(0 <= r["observed"]["p_value_adjusted"] <= 1 for r in drift)
+
+
+async def test_drift_alpha_outside_zero_to_one_is_a_422_naming_it(
+    client: AsyncClient, diamonds_split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    train, test = diamonds_split
+    status, body = await validate(
+        client, test, train, label="price", thresholds='{"drift_alpha": 1.5}'
+    )
+    assert status == 422
+    assert "drift_alpha" in body["error"]["message"]

