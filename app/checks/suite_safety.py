@@ -17,6 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from app.core.errors import InvalidRequest
+from app.ingest.sql_safety import refused_function, sql_tokens
+
 if TYPE_CHECKING:
     from app.core.config import Settings
 
@@ -212,6 +215,18 @@ def free_sql_problem(expectation: dict[str, Any]) -> str | None:
     if placeholders - {"{batch}"}:
         found = ", ".join(sorted(placeholders))
         return f"kwargs.{key}: the only placeholder is {{batch}}; found {found}"
+    # The server functions a query reference may not name (pg_read_file, pg_advisory_lock,
+    # set_config...): a read-only transaction does not stop them, and they ran from a suite.
+    try:
+        tokens = sql_tokens(body, f"kwargs.{key}")
+    except InvalidRequest as exc:
+        return exc.message
+    for token in tokens:
+        if token.kind in ("word", "quoted") and (reason := refused_function(token.text)):
+            return (
+                f"kwargs.{key}: {token.text!r} is a server function datagate does not run (it "
+                f"{reason}); a suite's SQL may only read data"
+            )
     return None
 
 

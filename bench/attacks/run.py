@@ -222,6 +222,7 @@ WRITE_SQL = (
 
 
 def _suite_sql(target: Target, connection: str, name: str, query: str) -> Outcome:
+    """The suite must be refused at PUT, or the database must refuse the write."""
     before = fixtures.victim_rows(target.db.victim_url)
     suite = suite_of(expectation("unexpected_rows_expectation", unexpected_rows_query=query))
     put = target.put_suite(name, suite)
@@ -233,8 +234,11 @@ def _suite_sql(target: Target, connection: str, name: str, query: str) -> Outcom
             )
         )
     after = fixtures.victim_rows(target.db.victim_url)
+    # A server function runs whatever the transaction: only a refusal at PUT defends.
+    calls_function = "pg_" in query or "set_config" in query
     return Outcome(
-        f"PUT {put.status_code}, run {run}; store changed: {before != after}", before == after
+        f"PUT {put.status_code}, run {run}; store changed: {before != after}",
+        before == after and (put.status_code == 422 or not calls_function),
     )
 
 
@@ -255,13 +259,19 @@ for _label, _query in {
         "SELECT * FROM {batch} WHERE set_config('transaction_read_only', 'off', true) = 'x'"
     ),
     "placeholder walking Python objects": "SELECT * FROM {batch.__init__.__globals__}",
+    "pg_advisory_lock held by the warehouse": (
+        "SELECT * FROM {batch} WHERE pg_advisory_lock(42) IS NULL"
+    ),
+    "set_config statement_timeout 0": (
+        "SELECT * FROM {batch} WHERE set_config('statement_timeout', '0', true) = 'x'"
+    ),
 }.items():
     attack(f"suite SQL {_label} (super)", "refused, no write")(
         lambda t, q=_query: _suite_sql(t, "super", "sqlv", q)
     )
 
 
-@attack("suite SQL pg_read_file via unexpected rows (super)", "refused; no file content in report")
+@attack("suite SQL pg_read_file via unexpected rows (super)", "422 at PUT, the file is not read")
 def _suite_sql_read_file(target: Target) -> Outcome:
     query = "SELECT pg_read_file('/etc/passwd') AS leak FROM {batch} LIMIT 1"
     suite = suite_of(expectation("unexpected_rows_expectation", unexpected_rows_query=query))
@@ -274,7 +284,10 @@ def _suite_sql_read_file(target: Target) -> Outcome:
         )
         text, body = said(run), run.text
     leaked = "root:" in body
-    return Outcome(f"PUT {put.status_code}, run {text}; /etc/passwd leaked: {leaked}", not leaked)
+    # A run that ends "failed" read the file (its rows came back), shown or not.
+    return Outcome(
+        f"PUT {put.status_code}, run {text}; /etc/passwd leaked: {leaked}", put.status_code == 422
+    )
 
 
 def _query_ref(target: Target, connection: str, query: str) -> Outcome:
