@@ -100,7 +100,9 @@ def own_peak_rss_mib() -> float:
 
 
 @contextmanager
-def running_server(workdir: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def running_server(
+    workdir: Path, *, ready_within_s: float = 90, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`datagate serve` as a real process on a free loopback port; stopped with SIGTERM."""
     port = free_port()
     environment = {
@@ -116,7 +118,7 @@ def running_server(workdir: Path, **env: str) -> Iterator[tuple[str, subprocess.
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + ready_within_s
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
@@ -125,7 +127,7 @@ def running_server(workdir: Path, **env: str) -> Iterator[tuple[str, subprocess.
                 pass
             time.sleep(0.2)
         else:
-            raise RuntimeError("server did not become ready in 90 s")
+            raise RuntimeError(f"server did not become ready in {ready_within_s} s")
         yield url, process
     finally:
         process.send_signal(signal.SIGTERM)

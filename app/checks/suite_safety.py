@@ -17,6 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from app.core.errors import InvalidRequest
+from app.ingest.sql_safety import refused_function, sql_tokens
+
 if TYPE_CHECKING:
     from app.core.config import Settings
 
@@ -212,6 +215,18 @@ def free_sql_problem(expectation: dict[str, Any]) -> str | None:
     if placeholders - {"{batch}"}:
         found = ", ".join(sorted(placeholders))
         return f"kwargs.{key}: the only placeholder is {{batch}}; found {found}"
+    # The server functions a query reference may not name (pg_read_file, pg_advisory_lock,
+    # set_config...): a read-only transaction does not stop them, and they ran from a suite.
+    try:
+        tokens = sql_tokens(body, f"kwargs.{key}")
+    except InvalidRequest as exc:
+        return exc.message
+    for token in tokens:
+        if token.kind in ("word", "quoted") and (reason := refused_function(token.text)):
+            return (
+                f"kwargs.{key}: {token.text!r} is a server function datagate does not run (it "
+                f"{reason}); a suite's SQL may only read data"
+            )
     return None
 
 
@@ -244,13 +259,47 @@ def regex_problem(kwargs: dict[str, Any]) -> str | None:
     return None
 
 
+# --- JSON schemas ------------------------------------------------------------------------------
+
+# jsonschema resolves a reference outside the schema by fetching its URL (urllib, no allow-list):
+# `{"$ref": "http://127.0.0.1:6379/"}` made the worker connect to any host and port. A schema may
+# refer only inside itself ("#..."); what it needs from elsewhere is pasted in.
+_REFERENCE_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def json_schema_problem(kwargs: dict[str, Any]) -> str | None:
+    """Why a `json_schema` argument would make the worker fetch a URL, or None."""
+    if "json_schema" not in kwargs:
+        return None
+    pending: list[Any] = [kwargs["json_schema"]]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            for key in _REFERENCE_KEYS:
+                target = value.get(key)
+                if key in value and not (isinstance(target, str) and target.startswith("#")):
+                    return (
+                        f"kwargs.json_schema: {key} {str(target)[:120]!r} points outside the "
+                        'schema; only references within it ("#/...") are followed'
+                    )
+            pending.extend(value.values())
+    return None
+
+
 def data_problem(expectation: dict[str, Any]) -> str | None:
     """Why an expectation (already an object with "type" and "kwargs") is not plain data."""
     kwargs: dict[str, Any] = expectation["kwargs"]
     if _mentions_suite_parameter(kwargs):
         # GE evaluates a $PARAMETER's arithmetic ("9^9^9^9" never ends); datagate passes none.
         return "kwargs: suite parameters ($PARAMETER) are not supported"
-    return row_condition_problem(kwargs) or regex_problem(kwargs) or free_sql_problem(expectation)
+    return (
+        row_condition_problem(kwargs)
+        or regex_problem(kwargs)
+        or json_schema_problem(kwargs)
+        or free_sql_problem(expectation)
+    )
 
 
 def _mentions_suite_parameter(value: Any) -> bool:

@@ -4,6 +4,7 @@ uncompilable and catastrophic regular expressions, and suites too large or too d
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,51 @@ def test_great_expectations_conditions_that_are_data_still_filter_rows() -> None
     checks = run_suite(FRAME, suite, sample_values=3)
     assert [c.outcome for c in checks] == ["passed", "passed", "failed"]
     assert [c.observed["element_count"] for c in checks] == [2, 2, 3]
+
+
+JSON_SCHEMA = "expect_column_values_to_match_json_schema"
+
+
+@pytest.mark.parametrize("key", ["$ref", "$dynamicRef", "$recursiveRef"])
+def test_a_json_schema_reference_to_a_url_is_refused_and_nothing_is_fetched(key: str) -> None:
+    # jsonschema fetched such a reference with urllib: the worker connected to any host and port.
+    with socket.socket() as trap:
+        trap.bind(("127.0.0.1", 0))
+        trap.listen(4)
+        trap.settimeout(0.5)
+        url = f"http://127.0.0.1:{trap.getsockname()[1]}/schema.json"
+        schema = {"type": "object", "properties": {"a": {"allOf": [{key: url}]}}}
+        kwargs = {"column": "doc", "json_schema": schema}
+        frame = pd.DataFrame({"doc": ['{"a": 1}']})
+
+        with pytest.raises(SuiteInvalid) as caught:
+            parse_suite("orders", suite_text({"type": JSON_SCHEMA, "kwargs": kwargs}), "api")
+        assert caught.value.message == (
+            f'suite "orders": expectations[0] ({JSON_SCHEMA}): kwargs.json_schema: {key} '
+            f'{url!r} points outside the schema; only references within it ("#/...") are '
+            "followed"
+        )
+        with pytest.raises(SuiteInvalid, match="points outside the schema"):
+            run_suite(frame, raw_suite({"type": JSON_SCHEMA, "kwargs": kwargs}), sample_values=3)
+        with pytest.raises(TimeoutError):
+            trap.accept()
+
+
+def test_a_json_schema_referring_within_itself_still_checks_values() -> None:
+    schema = {
+        "definitions": {"small": {"type": "integer", "maximum": 5}},
+        "type": "object",
+        "properties": {"a": {"$ref": "#/definitions/small"}},
+    }
+    suite = parse_suite(
+        "orders",
+        suite_text({"type": JSON_SCHEMA, "kwargs": {"column": "doc", "json_schema": schema}}),
+        "api",
+    )
+    frame = pd.DataFrame({"doc": ['{"a": 1}', '{"a": 9}']})
+    [check] = run_suite(frame, suite, sample_values=3)
+    assert check.outcome == "failed"
+    assert check.observed["unexpected_count"] == 1
 
 
 def test_suite_parameter_arithmetic_is_refused() -> None:

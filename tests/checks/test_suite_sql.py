@@ -122,6 +122,46 @@ def test_a_breakout_query_is_refused_before_it_reaches_the_database(
     assert victim_state(warehouse) == (0, False)
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT pg_read_file('/etc/passwd') AS leak FROM {batch}",
+        "SELECT * FROM {batch} WHERE pg_advisory_lock(42) IS NULL",
+        "SELECT * FROM {batch} WHERE set_config('statement_timeout', '0', true) = 'x'",
+        'SELECT * FROM {batch} WHERE PG_CATALOG."pg_cancel_backend"(1)',
+    ],
+)
+def test_suite_sql_naming_a_refused_server_function_is_refused_before_it_runs(
+    tmp_path: Path, postgres_url: str, query: str
+) -> None:
+    # As the superuser these ran from a suite (the file came back as unexpected rows, the lock
+    # stayed held), although a query reference naming them is refused.
+    url = make_warehouse(postgres_url)
+    settings = settings_for(tmp_path, url, allowed=["warehouse"])
+    with pytest.raises(SuiteInvalid) as caught:
+        parse_suite(
+            "sql",
+            json.dumps(
+                {"expectations": [{"type": ROWS, "kwargs": {"unexpected_rows_query": query}}]}
+            ),
+            "api",
+        )
+    assert "is a server function datagate does not run" in caught.value.message
+
+    with pytest.raises(SuiteInvalid, match="a suite's SQL may only read data"):
+        validate(settings, rows_suite(query))
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            locks = conn.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            )
+            assert locks.scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
 def test_the_database_refuses_a_breakout_even_past_the_text_check(
     tmp_path: Path, warehouse: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

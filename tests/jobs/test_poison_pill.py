@@ -158,3 +158,28 @@ async def test_suite_put_with_nul_is_422_naming_where_and_the_store_still_lists(
     listing = await client.get("/v1/suites")
     assert listing.status_code == 200
     assert "nul_suite" not in [s["name"] for s in listing.json()["items"]]
+
+
+async def test_a_nul_in_a_read_is_a_422_naming_the_parameter_not_a_500(
+    client: AsyncClient,
+) -> None:
+    # PostgreSQL refuses a NUL even as a value to compare with: these reads answered 500.
+    reads = {
+        "/v1/reports?q=a%00": "query.q",
+        "/v1/reports?dataset=a%00": "query.dataset",
+        "/v1/reports?suite=%00": "query.suite",
+        "/v1/reports/a%00b": "path.report_id",
+        "/v1/reports/a%00b/artifacts/x.html": "path.report_id",
+        "/v1/validations/a%00b": "path.job_id",
+        "/reports/a%00b": "path.report_id",
+    }
+    for path, field in reads.items():
+        response = await client.get(path)
+        assert response.status_code == 422, (path, response.text[:300])
+        message = response.json()["error"]["message"]
+        assert field in message and "NUL" in message, (path, message)
+
+    page = await client.get("/reports?q=a%00")
+    assert page.status_code == 422
+    assert "q must not contain NUL" in page.text
+    assert (await client.get("/v1/reports?q=a")).status_code == 200

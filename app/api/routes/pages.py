@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.api.deps import ReadAccess, StoreDep
 from app.checks.deepchecks_engine import plotly_js_path
 from app.core.errors import NotFound
+from app.core.text import StoredText, text_problem
 from app.reports.model import Status
 from app.reports.pages import (
     HISTORY_PAGE_SIZE,
@@ -66,6 +67,10 @@ def _history_query(
         if value and len(value) > MAX_LENGTHS[key]:
             problem = f"{key} is {len(value)} characters long; at most {MAX_LENGTHS[key]} allowed"
             cleaned[key] = None
+        elif value and (unusable := text_problem(value)):
+            # PostgreSQL refuses a NUL even in a WHERE clause (a 500 before this).
+            problem = f"{key} {unusable}"
+            cleaned[key] = None
     chosen_status: Status | None = None
     if status and status not in STATUSES:
         problem = f"status {status!r} is not one of {', '.join(STATUSES)}"
@@ -115,7 +120,7 @@ def report_history(
     name="report_page",
     dependencies=[ReadAccess],
 )
-def report_page(report_id: str, store: StoreDep) -> HTMLResponse:
+def report_page(report_id: StoredText, store: StoreDep) -> HTMLResponse:
     """One report as a page; an unknown id is an HTML 404 page, not the JSON error."""
     try:
         report = store.get(report_id)

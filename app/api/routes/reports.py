@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from app.api.deps import SettingsDep, StoreDep
 from app.core.errors import NotFound
+from app.core.text import StoredText
 from app.reports.model import Report, Status
 from app.reports.store import ReportFilter, ReportListItem
 
@@ -27,9 +28,10 @@ class ReportPage(BaseModel):
 def list_reports(
     store: StoreDep,
     status: Status | None = None,
-    suite: Annotated[str | None, Query(max_length=128)] = None,
-    dataset: Annotated[str | None, Query(max_length=512)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    # StoredText: PostgreSQL refuses a NUL even in a WHERE clause (a 500 before this).
+    suite: Annotated[StoredText | None, Query(max_length=128)] = None,
+    dataset: Annotated[StoredText | None, Query(max_length=512)] = None,
+    q: Annotated[StoredText | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ReportPage:
@@ -45,7 +47,7 @@ def list_reports(
 
 
 @router.get("/{report_id}", response_model=Report, summary="One stored report")
-def get_report(report_id: str, store: StoreDep) -> Report:
+def get_report(report_id: StoredText, store: StoreDep) -> Report:
     return store.get(report_id)
 
 
@@ -63,7 +65,9 @@ ARTIFACT_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/jso
     summary="A file stored with a report (the full deepchecks view)",
     response_class=FileResponse,
 )
-def get_artifact(report_id: str, name: str, store: StoreDep, settings: SettingsDep) -> FileResponse:
+def get_artifact(
+    report_id: StoredText, name: str, store: StoreDep, settings: SettingsDep
+) -> FileResponse:
     report = store.get(report_id)
     # Only names the report lists are served: nothing from the request reaches a path.
     listed = {url.rsplit("/", 1)[-1] for url in report.artifacts.values()}

@@ -426,7 +426,9 @@ async def create_validation(
     dependencies=[ReadAccess],
     responses={404: {"description": "No job with this id"}},
 )
-def get_validation(job_id: str, settings: SettingsDep, jobs: JobsDep, store: StoreDep) -> JobState:
+def get_validation(
+    job_id: StoredText, settings: SettingsDep, jobs: JobsDep, store: StoreDep
+) -> JobState:
     job = jobs.get(job_id)
     base = base_url(settings.public_url)
     report = store.get(job_id) if job.status in ("done", "error") and store.exists(job_id) else None
