@@ -112,7 +112,7 @@ async def test_a_stale_job_that_cannot_be_taken_over_does_not_block_the_queue(
     queue = queue_of(settings, "alive", {"poison"})
     for name in ("good1", "good2"):
         queue.enqueue(name, spec(name))
-    dispatcher = Dispatcher(settings, queue, PassingPool(), Metrics(), CallbackSender([], ""))  # type: ignore[arg-type]
+    dispatcher = Dispatcher(settings, queue, PassingPool(), Metrics(), CallbackSender("", ""))  # type: ignore[arg-type]
     await run_until(dispatcher, lambda: ended(queue) and queue.calls.get("poison") == MAX_ATTEMPTS)
     assert queue.calls["poison"] == MAX_ATTEMPTS, "take-over tried a bounded number of times"
     assert dispatcher.dispatch_failures == MAX_ATTEMPTS
@@ -127,7 +127,7 @@ async def test_a_report_the_database_keeps_refusing_is_retried_a_bounded_number_
     queue = queue_of(settings, "alive", {"poison"})
     for name in ("poison", "good1", "good2"):
         queue.enqueue(name, spec(name))
-    dispatcher = Dispatcher(settings, queue, PassingPool(), Metrics(), CallbackSender([], ""))  # type: ignore[arg-type]
+    dispatcher = Dispatcher(settings, queue, PassingPool(), Metrics(), CallbackSender("", ""))  # type: ignore[arg-type]
     await run_until(dispatcher, lambda: ended(queue) and queue.calls["poison"] == 2 * MAX_ATTEMPTS)
     # Finishing is retried, then the job is left to the take-over, itself bounded.
     assert queue.calls["poison"] == 2 * MAX_ATTEMPTS
