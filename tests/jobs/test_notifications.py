@@ -19,10 +19,13 @@ import pytest
 from httpx import AsyncClient
 from pydantic import ValidationError
 
-from app.core.config import Settings
+from app.core.config import NotifyTarget, Settings
+from app.core.metrics import Metrics
+from app.jobs import notifications
 from app.jobs.callbacks import SIGNATURE_HEADER, sign
 from app.jobs.notifications import EVENT_HEADER
 from app.main import create_app
+from app.reports.model import DatasetInfo, Report
 from tests.conftest import EXAMPLES, RunningApp, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -305,3 +308,33 @@ def test_the_notify_setting_is_read_from_the_environment_as_json(
     [target] = Settings().notify
     assert target.kind == "slack" and target.events == ["failed", "error"]
     assert "secret" not in repr(target)
+
+
+async def test_deliveries_in_flight_are_bounded_and_the_excess_counted_undelivered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A receiver that accepts connections and never answers holds deliveries open: past
+    MAX_PENDING, new notifications are counted undelivered at once instead of piling up."""
+    monkeypatch.setattr(notifications, "MAX_PENDING", 2)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        metrics = Metrics()
+        target = NotifyTarget.model_validate({"kind": "webhook", "url": url})
+        notifier = notifications.Notifier([target], "", metrics, attempts=1, timeout_s=30)
+        report = Report(
+            id="held",
+            status="failed",
+            success=False,
+            dataset=DatasetInfo(name="d.csv", format="csv", rows=1),
+        )
+        for _ in range(5):
+            notifier.send(report)
+        in_flight = set(notifier._tasks)
+        assert len(in_flight) == 2
+        value = metrics.notifications.labels("webhook", "undelivered")._value.get()
+        assert value == 3
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
