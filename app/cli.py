@@ -17,13 +17,13 @@ from typing import Any, TextIO
 
 import uvicorn
 
+from app.reports.check_text import observed_text, pairs_text
 from app.reports.model import CheckResult, Report
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 # Uploads at least this large are submitted as jobs and polled, so that no proxy or load
 # balancer idle timeout cuts a validation that takes minutes.
 ASYNC_FROM_BYTES = 50 * 1024 * 1024
-VALUE_WIDTH = 160
 
 
 class UsageError(Exception):
@@ -138,55 +138,11 @@ def gate_exit_code(report: Report, fail_on: str = "failure") -> int:
     return EXIT_PASSED
 
 
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 3] + "..."
-
-
-def _pairs(values: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
-    shown = [f"{k}={_short(v)}" for k, v in values.items() if k not in skip and v is not None]
-    return ", ".join(shown) or "-"
-
-
-def observed_text(check: CheckResult) -> str:
-    """What was seen, in one line: the observed value, how many rows broke it, sample values."""
-    observed = check.observed
-    parts = []
-    if "observed_value" in observed:
-        parts.append(f"observed_value={_short(observed['observed_value'])}")
-    if observed.get("unexpected_count") is not None:
-        count, total = observed["unexpected_count"], observed.get("element_count")
-        share = observed.get("unexpected_percent")
-        of = f" of {total}" if total is not None else ""
-        pct = f" ({share:.1f}%)" if isinstance(share, int | float) else ""
-        parts.append(f"{count}{of} values unexpected{pct}")
-    samples: dict[str, int] = {}
-    for item in observed.get("partial_unexpected_counts") or []:
-        shown = _short(item.get("value"))
-        samples[shown] = samples.get(shown, 0) + int(item.get("count", 1))
-    if samples:
-        parts.append(
-            "e.g. " + ", ".join(f"{v} x{n}" if n > 1 else v for v, n in list(samples.items())[:8])
-        )
-    if observed.get("mismatched"):
-        parts.append(f"mismatched={_short(observed['mismatched'])}")
-    for key in ("message", "error"):
-        if key in check.details:
-            parts.append(str(check.details[key]))
-    shown_keys = {"observed_value", "mismatched", "element_count", "unexpected_percent"}
-    shown_keys |= {"unexpected_count", "partial_unexpected_counts", "partial_unexpected_list"}
-    # missing_* restate the null count, which the dataset's column list already gives.
-    rest = {k: v for k, v in observed.items() if k not in shown_keys and "missing" not in k}
-    if rest:
-        parts.append(_pairs(rest))
-    return "; ".join(parts) or "-"
-
-
 def _check_lines(check: CheckResult, mark: str) -> list[str]:
     where = f" column={check.column}" if check.column else ""
     return [
         f"  {mark} [{check.category}] {check.name}{where} ({check.severity})",
-        f"      expected: {_pairs(check.expected, skip=('column',))}",
+        f"      expected: {pairs_text(check.expected, skip=('column',))}",
         f"      observed: {observed_text(check)}",
     ]
 
@@ -348,6 +304,10 @@ def _validate(args: argparse.Namespace) -> int:
         progress.close()
     if args.output:
         Path(args.output).write_text(report.model_dump_json(indent=2) + "\n")
+    if args.junit:
+        from app.reports.junit import render
+
+        Path(args.junit).write_bytes(render(report, warnings_fail=args.fail_on == "warning"))
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
@@ -469,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--dataset-name", help="name shown in the report")
     validate.add_argument("--output", "-o", help="write the report JSON to this file")
     validate.add_argument("--json", action="store_true", help="print the report JSON instead")
+    validate.add_argument("--junit", metavar="FILE", help="write the report as JUnit XML (for CI)")
     validate.add_argument(
         "--fail-on",
         choices=("failure", "warning"),

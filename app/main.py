@@ -36,6 +36,7 @@ from app.core.security import Authenticator, LoginThrottle
 from app.ingest.references import check_connections_at_start
 from app.jobs.callbacks import CallbackSender
 from app.jobs.dispatcher import Dispatcher
+from app.jobs.notifications import Notifier
 from app.jobs.queue import JobQueue
 from app.reports.store import ReportStore
 
@@ -168,7 +169,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         metrics = Metrics()
         callbacks = CallbackSender(settings.callback_hosts, settings.callback_secret)
-        dispatcher = Dispatcher(settings, jobs, pool, metrics, callbacks)
+        notifier = Notifier(settings.notify, settings.callback_secret, metrics)
+        dispatcher = Dispatcher(settings, jobs, pool, metrics, callbacks, notifier)
         metrics.track(
             queue_depth=lambda: pool.queued + _safe_count(jobs),
             running=lambda: pool.running,
@@ -181,10 +183,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = jobs
         app.state.metrics = metrics
         app.state.callbacks = callbacks
+        app.state.notifier = notifier
         app.state.auth = Authenticator(settings)
         app.state.login_throttle = LoginThrottle(settings.login_max_failures)
         app.state.validations = ValidationService(
-            settings, registry, pool, store, jobs, dispatcher, metrics
+            settings, registry, pool, store, jobs, dispatcher, metrics, notifier
         )
         dispatcher.start()
         try:

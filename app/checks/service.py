@@ -25,6 +25,7 @@ from app.core.errors import DatagateError, InvalidRequest, ServiceBusy, SuiteInv
 from app.core.metrics import Metrics
 from app.ingest.formats import DecodeLimits
 from app.jobs.dispatcher import Dispatcher, job_inputs_dir
+from app.jobs.notifications import Notifier
 from app.jobs.queue import JobQueue
 from app.reports.model import Report, link
 from app.reports.store import DATASET_NAME_CHARS, ReportStore
@@ -55,8 +56,10 @@ class ValidationService:
         jobs: JobQueue,
         dispatcher: Dispatcher,
         metrics: Metrics,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        self.notifier = notifier
         self.suites = suites
         self.pool = pool
         self.store = store
@@ -137,6 +140,8 @@ class ValidationService:
         # database refuses comes back as the minimal error report that was stored instead.
         report = await asyncio.to_thread(self.store.save, report)
         self.metrics.observe(report, mode="sync")
+        if self.notifier is not None:
+            self.notifier.send(report)
         log.info(
             "validation %s: %s (%d checks, %d failed)",
             report.id,

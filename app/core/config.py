@@ -6,9 +6,35 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+NotifyEvent = Literal["passed", "warned", "failed", "error"]
+
+
+def _alert_events() -> list[NotifyEvent]:
+    return ["failed", "error"]
+
+
+class NotifyTarget(BaseModel):
+    """One operator-configured notification target (an item of DATAGATE_NOTIFY)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["webhook", "slack"]
+    # A secret: a Slack incoming-webhook URL is its own credential. Never logged whole.
+    url: SecretStr
+    events: list[NotifyEvent] = Field(default_factory=_alert_events, min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host")
+        return value
 
 
 class Settings(BaseSettings):
@@ -121,6 +147,13 @@ class Settings(BaseSettings):
         "`https://hooks.example.com:8443`; a bare host allows its schemes' default ports only.",
     )
     callback_secret: str = Field(default="", description="HMAC-SHA256 key signing callback bodies.")
+    notify: list[NotifyTarget] = Field(
+        default_factory=list,
+        description="JSON list of targets told every report's verdict, e.g. "
+        '`[{"kind": "slack", "url": "https://hooks.slack.com/services/...", '
+        '"events": ["failed", "error"]}]`; kinds `webhook` (signed with '
+        "DATAGATE_CALLBACK_SECRET) and `slack`; events `passed`, `warned`, `failed`, `error`.",
+    )
 
     # Batch references: data the service reads where it lives (files, S3, SQL connections)
     data_roots: Annotated[list[Path], NoDecode] = Field(

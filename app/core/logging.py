@@ -54,3 +54,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     for noisy in ("great_expectations", "deepchecks", "matplotlib", "numexpr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO: a Slack webhook URL is its own secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -43,6 +43,13 @@ class Metrics:
         self.running = Gauge(
             "datagate_validations_running", "Validations running now.", registry=self.registry
         )
+        self.notifications = Counter(
+            "datagate_notifications",
+            "Notifications (DATAGATE_NOTIFY) by target kind and outcome: `sent`, or "
+            "`undelivered` after its retries (also logged).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
         self.worker_restarts = Gauge(
             "datagate_worker_restarts",
             "Worker processes replaced (crash, timeout, recycling) since start.",

@@ -81,19 +81,47 @@ class CallbackSender:
         headers = {"content-type": "application/json"}
         if self.secret:
             headers[SIGNATURE_HEADER] = sign(body, self.secret)
-        delay = self.first_delay_s
-        # A redirect would lead the signed POST past the allow-list: a 3xx ends the delivery.
-        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
-            for attempt in range(1, self.attempts + 1):
-                try:
-                    response = await client.post(url, content=body, headers=headers)
-                    if response.status_code < 500 and response.status_code != 429:
-                        return
-                    problem = f"status {response.status_code}"
-                except httpx.HTTPError as exc:
-                    problem = type(exc).__name__
-                log.warning("callback to %s failed (%s), attempt %d", url, problem, attempt)
-                if attempt < self.attempts:
-                    await asyncio.sleep(delay)
-                    delay *= 2
-        log.error("callback to %s given up after %d attempts", url, self.attempts)
+        problem = await post_with_retries(
+            url,
+            body,
+            headers,
+            attempts=self.attempts,
+            first_delay_s=self.first_delay_s,
+            label=f"callback to {url}",
+        )
+        if problem is not None:
+            log.error("callback to %s given up: %s", url, problem)
+
+
+async def post_with_retries(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    attempts: int,
+    first_delay_s: float,
+    label: str,
+    timeout_s: float = 10,
+) -> str | None:
+    """POST `body`, retrying 5xx, 429 and network errors with doubling delays. Returns None once
+    a 2xx answers, else why it was not delivered. `label` names the target in logs (never a
+    secret URL)."""
+    delay = first_delay_s
+    problem = "not attempted"
+    # A redirect would lead the signed POST past the allow-list: a 3xx ends the delivery.
+    async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await client.post(url, content=body, headers=headers)
+                if 200 <= response.status_code < 300:
+                    return None
+                problem = f"status {response.status_code}"
+                if response.status_code < 500 and response.status_code != 429:
+                    return problem  # the receiver refuses it (or redirects): retrying won't help
+            except httpx.HTTPError as exc:
+                problem = type(exc).__name__
+            log.warning("%s failed (%s), attempt %d", label, problem, attempt)
+            if attempt < attempts:
+                await asyncio.sleep(delay)
+                delay *= 2
+    return f"{problem} after {attempts} attempts"

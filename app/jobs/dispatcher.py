@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.errors import DatagateError, ServiceBusy
 from app.core.metrics import Metrics
 from app.jobs.callbacks import CallbackSender
+from app.jobs.notifications import Notifier
 from app.jobs.queue import Job, JobQueue
 from app.reports.model import DatasetInfo, Report, link
 
@@ -56,8 +57,10 @@ class Dispatcher:
         pool: WorkerPool,
         metrics: Metrics,
         callbacks: CallbackSender,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        self.notifier = notifier
         self.queue = queue
         self.pool = pool
         self.metrics = metrics
@@ -167,6 +170,8 @@ class Dispatcher:
             stored = await self._finish(job.id, report)
             if stored is not None:
                 self.metrics.observe(stored, mode="async")
+                if self.notifier is not None:
+                    self.notifier.send(stored)
                 self._remove_inputs(job.id)
                 log.info("job %s ended: %s", job.id, stored.status)
                 if job.callback_url:
@@ -240,6 +245,8 @@ class Dispatcher:
         job = await asyncio.to_thread(self.queue.get, job_id)
         report = self._error_report(job.id, job.spec, job.error or "error")
         self.metrics.observe(report, mode="async")
+        if self.notifier is not None:
+            self.notifier.send(report)
         if job.callback_url:
             self.callbacks.send(job.callback_url, report)
 

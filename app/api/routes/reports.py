@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from app.api.deps import SettingsDep, StoreDep
 from app.core.errors import NotFound
 from app.core.text import StoredText
+from app.reports import junit
 from app.reports.model import Report, Status
 from app.reports.store import ReportFilter, ReportListItem
 
@@ -46,9 +47,35 @@ def list_reports(
     )
 
 
-@router.get("/{report_id}", response_model=Report, summary="One stored report")
-def get_report(report_id: StoredText, store: StoreDep) -> Report:
-    return store.get(report_id)
+def wants_junit(format: str | None, accept: str | None) -> bool:
+    """`?format=` decides; without it, an Accept header naming XML (and not JSON) asks for JUnit."""
+    if format is not None:
+        return format == "junit"
+    accept = (accept or "").lower()
+    return "xml" in accept and "json" not in accept
+
+
+@router.get(
+    "/{report_id}",
+    response_model=Report,
+    summary="One stored report (JSON, or JUnit XML with ?format=junit or Accept: application/xml)",
+    responses={200: {"content": {junit.CONTENT_TYPE.split(";")[0]: {}}}},
+)
+def get_report(
+    report_id: StoredText,
+    store: StoreDep,
+    format: Annotated[Literal["json", "junit"] | None, Query()] = None,
+    fail_on: Annotated[
+        Literal["failure", "warning"],
+        Query(description="JUnit only: `warning` reports warned checks as failures"),
+    ] = "failure",
+    accept: Annotated[str | None, Header()] = None,
+) -> Report | Response:
+    report = store.get(report_id)
+    if wants_junit(format, accept):
+        body = junit.render(report, warnings_fail=fail_on == "warning")
+        return Response(body, media_type=junit.CONTENT_TYPE)
+    return report
 
 
 # The deepchecks view carries deepchecks' own inline scripts; it runs sandboxed (an opaque

@@ -1,0 +1,154 @@
+"""docs/integrations.md, run: the JUnit commands and GitLab job against a real server process,
+the DATAGATE_NOTIFY example against a real receiver, and the receiver's signature check."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from app.client import DatagateClient
+from app.core.config import Settings
+from app.jobs.callbacks import SIGNATURE_HEADER
+from app.main import create_app
+from tests.conftest import EXAMPLES, REPO, RunningApp, make_settings
+from tests.jobs.test_notifications import Receiver
+from tests.reports.test_junit import valid_junit
+
+if TYPE_CHECKING:
+    from tests.server_process import Server
+
+pytest_plugins = ["tests.server_process"]
+
+PAGE = (REPO / "docs" / "integrations.md").read_text()
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def example(name: str) -> str:
+    """The fenced block after `<!-- example: name -->`."""
+    found = re.search(rf"<!-- example: {name} -->\n```\w+\n(.*?)```", PAGE, re.S)
+    assert found, f"docs/integrations.md has no example {name!r}"
+    return found[1]
+
+
+def shell(command: str, server: Server, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full = server.env(PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env)
+    return subprocess.run(
+        ["bash", "-e", "-c", command],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    return tmp_path
+
+
+def test_junit_cli_example_writes_failures_and_keeps_the_exit_code(
+    datagate_server: Server, workdir: Path
+) -> None:
+    run = shell(example("junit-cli"), datagate_server, workdir)
+    assert run.returncode == 1, run.stderr
+    suite = valid_junit((workdir / "datagate-junit.xml").read_bytes()).find("testsuite")
+    assert suite is not None and int(suite.attrib["failures"]) >= 1
+
+
+def test_gitlab_job_script_passes_and_leaves_the_junit_report_it_declares(
+    datagate_server: Server, workdir: Path
+) -> None:
+    job: dict[str, Any] = yaml.safe_load(example("gitlab"))["data-gate"]
+    run = shell("\n".join(job["script"]), datagate_server, workdir)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert job["artifacts"]["when"] == "always"
+    report = workdir / job["artifacts"]["reports"]["junit"]
+    suite = valid_junit(report.read_bytes()).find("testsuite")
+    assert suite is not None
+    assert (suite.attrib["failures"], suite.attrib["errors"]) == ("0", "0")
+
+
+def test_junit_api_example_fetches_the_stored_report(
+    datagate_server: Server, workdir: Path
+) -> None:
+    with DatagateClient(datagate_server.url, api_key=datagate_server.write_key) as client:
+        report = client.validate(str(EXAMPLES / "penguins_bad.csv"), suite="penguins")
+    run = shell(example("junit-api"), datagate_server, workdir, REPORT_ID=report.id)
+    assert run.returncode == 0, run.stderr
+    suite = valid_junit((workdir / "datagate-junit.xml").read_bytes()).find("testsuite")
+    assert suite is not None and suite.attrib["id"] == report.id
+    assert int(suite.attrib["failures"]) == report.summary.failed
+
+
+def verify_function() -> Any:
+    namespace: dict[str, Any] = {}
+    exec(compile(example("verify"), "docs/integrations.md", "exec"), namespace)
+    return namespace["is_from_datagate"]
+
+
+def documented_notify() -> tuple[str, list[dict[str, Any]]]:
+    """The secret and targets the `notify` example exports, read back from bash."""
+    script = example("notify") + '\nprintf "%s\\n%s" "$DATAGATE_CALLBACK_SECRET" "$DATAGATE_NOTIFY"'
+    run = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    secret, targets = run.stdout.split("\n", 1)
+    return secret, json.loads(targets)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    served = Receiver()
+    yield served
+    served.close()
+
+
+def test_notify_example_is_a_valid_setting() -> None:
+    secret, targets = documented_notify()
+    settings = Settings(notify=targets, callback_secret=secret)  # type: ignore[arg-type]
+    assert [t.kind for t in settings.notify] == ["slack", "webhook"]
+
+
+@pytest.mark.anyio
+async def test_notify_example_delivers_a_failed_report_to_both_targets(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The documented targets, their host swapped for a receiver on loopback (same paths)."""
+    secret, targets = documented_notify()
+    for target in targets:
+        target["url"] = receiver.url + urlsplit(target["url"]).path
+    running = RunningApp(
+        create_app(make_settings(tmp_path, notify=targets, callback_secret=secret))
+    )
+    try:
+        async with running.client() as client:
+            response = await client.post(
+                "/v1/validations",
+                files={"data": ("penguins_bad.csv", (EXAMPLES / "penguins_bad.csv").read_bytes())},
+                data={"suite": "penguins"},
+            )
+        assert response.status_code == 200
+        report_id = response.json()["id"]
+        [(headers, body)] = await asyncio.to_thread(receiver.posts, "/datagate", report_id)
+        is_from_datagate = verify_function()
+        assert is_from_datagate(body, headers[SIGNATURE_HEADER.lower()], secret)
+        assert not is_from_datagate(body + b" ", headers[SIGNATURE_HEADER.lower()], secret)
+        [(_, slack)] = await asyncio.to_thread(
+            receiver.posts, "/services/T000/B000/XXXX", report_id
+        )
+        assert json.loads(slack)["text"].startswith("*datagate: FAILED*")
+    finally:
+        running.close()
