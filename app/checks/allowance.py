@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 # Above this many values the beta-binomial quantile is taken from its beta limit (plus a
 # binomial slack): scipy sums the mass function, which took 4 s at 10 million.
@@ -45,6 +44,9 @@ def outside_allowance(n: int, p_outside: float, weight: float, alpha: float) -> 
     p = min(p_outside, 1.0)
     if p >= 1:
         return n
+    # Imported here: the API process imports this module (through inference) but never decides.
+    from scipy import stats
+
     a, b = p * weight, (1 - p) * weight
     if n <= EXACT_LIMIT:
         return int(stats.betabinom.isf(alpha, n, a, b))
@@ -82,6 +84,8 @@ def tail_bound(values: np.ndarray[Any, Any], tail_share: float) -> tuple[float, 
 
     The lower bound is the same rule applied to the negated values.
     """
+    from scipy import stats
+
     ordered = np.sort(values.astype("float64"))
     m = ordered.size
     maximum = float(ordered[-1])

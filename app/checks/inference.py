@@ -9,12 +9,13 @@ import hashlib
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.checks.allowance import mostly_for, outside_allowance, tail_bound
 from app.core.config import get_settings
@@ -102,6 +103,23 @@ class InferenceOptions(BaseModel):
         if self.row_count_max is not None and self.row_count_max < self.row_count_min:
             raise ValueError("row_count_max must be at least row_count_min")
         return self
+
+
+def inference_options(fields: Mapping[str, str]) -> InferenceOptions:
+    """Options from text fields (a form, the command line), named as InferenceOptions' fields;
+    an empty `row_count_max` means none. Raise InvalidRequest naming each bad field."""
+    given: dict[str, Any] = {
+        key: (None if key == "row_count_max" and value.strip() in ("", "none") else value)
+        for key, value in fields.items()
+    }
+    try:
+        return InferenceOptions.model_validate(given)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']) or 'options'}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise InvalidRequest("; ".join(problems)) from exc
 
 
 def infer_suite(
