@@ -136,18 +136,42 @@ def apply_allowances(
     return resolved
 
 
-def _allowance_of(expectation: Mapping[str, Any]) -> dict[str, float] | None:
+ALLOWANCE_KEYS = ("p_outside", "weight", "alpha")
+
+
+def allowance_problem(expectation: Mapping[str, Any]) -> str | None:
+    """What is wrong with an expectation's `meta.datagate.allowance`, or None (also when it
+    has none). Checked wherever a suite is read, so a bad rule is refused, not ignored."""
     meta = expectation.get("meta")
-    if not isinstance(meta, Mapping):
+    datagate = meta.get("datagate") if isinstance(meta, Mapping) else None
+    if not isinstance(datagate, Mapping) or "allowance" not in datagate:
         return None
-    datagate = meta.get("datagate")
-    rule = datagate.get("allowance") if isinstance(datagate, Mapping) else None
-    if not isinstance(rule, Mapping):
+    rule = datagate["allowance"]
+    if not isinstance(rule, Mapping) or set(rule) != set(ALLOWANCE_KEYS):
+        return f"meta.datagate.allowance must be an object of {', '.join(ALLOWANCE_KEYS)}"
+    values = [rule[key] for key in ALLOWANCE_KEYS]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "meta.datagate.allowance: p_outside, weight and alpha must be numbers"
+    p_outside, weight, alpha = (float(v) for v in values)
+    if not (0 <= p_outside <= 1 and 0 < weight < math.inf and 0 < alpha < 1):
+        return (
+            "meta.datagate.allowance needs 0 <= p_outside <= 1, a finite weight > 0 and "
+            "0 < alpha < 1"
+        )
+    if expectation.get("type") not in ALLOWANCE_TYPES:
+        return f"meta.datagate.allowance applies only to {' and '.join(ALLOWANCE_TYPES)}"
+    return None
+
+
+# The expectations whose `mostly` an allowance sets (GE's denominator is known for them).
+ALLOWANCE_TYPES = ("expect_column_values_to_be_between", "expect_column_values_to_not_be_null")
+
+
+def _allowance_of(expectation: Mapping[str, Any]) -> dict[str, float] | None:
+    if allowance_problem(expectation) is not None:
         return None
-    try:
-        p_outside, weight, alpha = (float(rule[key]) for key in ("p_outside", "weight", "alpha"))
-    except (KeyError, TypeError, ValueError):
+    meta = expectation.get("meta")
+    datagate = meta.get("datagate") if isinstance(meta, Mapping) else None
+    if not isinstance(datagate, Mapping) or "allowance" not in datagate:
         return None
-    if not (0 <= p_outside <= 1 and weight > 0 and 0 < alpha < 1):
-        return None
-    return {"p_outside": p_outside, "weight": weight, "alpha": alpha}
+    return {key: float(datagate["allowance"][key]) for key in ALLOWANCE_KEYS}

@@ -24,7 +24,7 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 import pandas as pd
 
-from app.checks.allowance import apply_allowances
+from app.checks.allowance import allowance_problem, apply_allowances
 from app.checks.deepchecks_engine import resolve_config
 from app.checks.suite_safety import (
     CheckTimeout,
@@ -236,7 +236,7 @@ def _check_shape(suite: str, index: int, expectation: Any) -> None:
 def _check_data(where: str, expectation: dict[str, Any]) -> None:
     # Suites are data: a field that would reach an evaluator (pandas query, free SQL, suite
     # parameter arithmetic) or a pattern `re` cannot compile is refused wherever a suite is read.
-    problem = data_problem(expectation)
+    problem = data_problem(expectation) or allowance_problem(expectation)
     if problem:
         raise SuiteInvalid(f"{where}: {problem}")
 

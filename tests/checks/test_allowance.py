@@ -3,6 +3,7 @@ size, and planted defects caught."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -15,6 +16,8 @@ from app.checks.allowance import (
     outside_allowance,
     tail_bound,
 )
+from app.checks.expectations import parse_suite
+from app.core.errors import SuiteInvalid
 
 ALPHA = 0.01
 BATCHES = 500
@@ -145,3 +148,45 @@ def test_apply_allowances_sets_mostly_from_the_batch_size():
     assert not_null["kwargs"]["mostly"] == mostly_for(100, outside_allowance(100, 0.02, 101, ALPHA))
     assert gone is expectations[2] and plain is expectations[3]
     assert "mostly" not in expectations[0]["kwargs"]
+
+
+@pytest.mark.parametrize(
+    ("allowance", "named"),
+    [
+        ("lots", "must be an object"),
+        ({"p_outside": 0.1, "weight": 10}, "must be an object of p_outside, weight, alpha"),
+        ({"p_outside": "0.1", "weight": 10, "alpha": 0.01}, "must be numbers"),
+        ({"p_outside": 0.1, "weight": 10, "alpha": 1.5}, "0 < alpha < 1"),
+        ({"p_outside": 0.1, "weight": 0, "alpha": 0.01}, "weight > 0"),
+    ],
+)
+def test_a_malformed_allowance_is_refused_when_the_suite_is_read(
+    allowance: object, named: str
+) -> None:
+    suite = {
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "x", "min_value": 0},
+                "meta": {"datagate": {"allowance": allowance}},
+            }
+        ]
+    }
+    with pytest.raises(SuiteInvalid, match=r"expectations\[0\].*allowance") as caught:
+        parse_suite("s", json.dumps(suite), "inline", check=False)
+    assert named in caught.value.message
+
+
+def test_an_allowance_on_an_expectation_without_a_known_denominator_is_refused() -> None:
+    rule = {"allowance": {"p_outside": 0.1, "weight": 10, "alpha": 0.01}}
+    suite = {
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "x", "value_set": [1]},
+                "meta": {"datagate": rule},
+            }
+        ]
+    }
+    with pytest.raises(SuiteInvalid, match="applies only to"):
+        parse_suite("s", json.dumps(suite), "inline", check=False)
