@@ -104,14 +104,16 @@ def test_nulls_in_a_column_that_had_none_fail(load: Callable[[], pd.DataFrame], 
 
 
 @pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
-def test_values_scaled_by_1000_in_5_percent_of_rows_fail(
+def test_values_scaled_by_1000_in_10_percent_of_rows_fail(
     load: Callable[[], pd.DataFrame], validate: Validate
 ):
+    # 10%, not 5%: the allowance counts values outside the band however far out they are, and
+    # a clean batch of 178 wine rows may have up to 13 outside a band fitted on 178 rows.
     df = load()
     suite = infer_suite(df, "ref")
     column = complete_numeric_column(df)
     broken = df.astype({column: "float64"})
-    rows = broken.sample(frac=0.05, random_state=0).index
+    rows = broken.sample(frac=0.10, random_state=0).index
     broken.loc[rows, column] = broken.loc[rows, column] * 1000
     assert not validate(broken, suite)
 
@@ -208,7 +210,16 @@ def test_datetime_column_passes_parsed_from_csv_and_fails_far_outside_its_range(
     assert validate(pd.read_csv(io.StringIO(text), parse_dates=["day"]), suite)
     # Unparsed, the dates are strings: the type check says so instead of comparing text.
     assert not validate(pd.read_csv(io.StringIO(text)), suite)
-    early = pd.DataFrame({"day": pd.to_datetime(["2024-01-05", "1999-06-01"])})
+    # 10 of 30 dates decades early: more than a clean batch of 30 has below the minimum
+    # of a 30-day reference (up to 5 may be, that reference says little about its tail).
+    early = pd.DataFrame(
+        {
+            "day": [
+                *pd.date_range("2024-01-02", periods=20, freq="D"),
+                *[pd.Timestamp("1999-06-01")] * 10,
+            ]
+        }
+    )
     assert not validate(early, suite)
 
 
