@@ -21,6 +21,19 @@ from app.reports.check_text import observed_text, pairs_text
 from app.reports.model import CheckResult, Report
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+# `suites infer` options: InferenceOptions' fields (app/checks/inference.py), named here so the
+# CLI starts without importing pandas; tests/test_cli.py checks the two agree.
+INFER_OPTIONS = (
+    "false_alarm_rate",
+    "row_count",
+    "row_count_min",
+    "row_count_max",
+    "datetime_upper",
+    "tail_share",
+    "max_set_size",
+    "unique_min_rows",
+)
 # Uploads at least this large are submitted as jobs and polled, so that no proxy or load
 # balancer idle timeout cuts a validation that takes minutes.
 ASYNC_FROM_BYTES = 50 * 1024 * 1024
@@ -350,16 +363,16 @@ def _suites_show(args: argparse.Namespace) -> int:
 
 def _suites_infer(args: argparse.Namespace) -> int:
     if args.local:
-        from app.checks.inference import infer_suite
+        from app.checks.inference import infer_suite, inference_options
         from app.core.config import Settings
         from app.ingest.formats import read_dataframe
 
         data = local_data_input(args.data, args.format)
         frame = read_dataframe(data.path, data.format, max_rows=Settings().max_rows)
-        suite = infer_suite(frame, args.name)
+        suite = infer_suite(frame, args.name, options=inference_options(_infer_options(args)))
     else:
         with _client(args) as client:
-            suite = client.infer_suite(args.data, name=args.name)
+            suite = client.infer_suite(args.data, name=args.name, options=_infer_options(args))
     text = json.dumps(suite, indent=2, ensure_ascii=False) + "\n"
     if args.output:
         Path(args.output).write_text(text)
@@ -375,6 +388,16 @@ def _suites_infer(args: argparse.Namespace) -> int:
             saved = client.put_suite(suite["name"], suite)
         print(f"datagate: saved suite {saved['name']} ({saved['sha256'][:12]})", file=sys.stderr)
     return EXIT_PASSED
+
+
+def _infer_options(args: argparse.Namespace) -> dict[str, str]:
+    """The inference options given on the command line, as the server's form fields."""
+    given: dict[str, str] = {}
+    for option in INFER_OPTIONS:
+        value = getattr(args, option, None)
+        if value is not None:
+            given[option] = ("true" if value else "false") if isinstance(value, bool) else value
+    return given
 
 
 def _suites_check(args: argparse.Namespace) -> int:
@@ -477,6 +500,39 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--format", help="dataset format when the file name does not say")
     infer.add_argument("--local", action="store_true", help="infer in this process, no server")
     infer.add_argument("--save", action="store_true", help="PUT the suite to the server too")
+    tuning = infer.add_argument_group("inference options (docs/pipelines.md)")
+    tuning.add_argument(
+        "--false-alarm-rate",
+        dest="false_alarm_rate",
+        help="chance a clean batch fails the calibrated checks (default 0.01)",
+    )
+    tuning.add_argument(
+        "--no-row-count",
+        dest="row_count",
+        action="store_false",
+        default=None,
+        help="propose no row count range",
+    )
+    tuning.add_argument("--row-count-min", dest="row_count_min", help="fewest rows (default 1)")
+    tuning.add_argument("--row-count-max", dest="row_count_max", help="most rows (default none)")
+    tuning.add_argument(
+        "--datetime-upper",
+        dest="datetime_upper",
+        action="store_true",
+        default=None,
+        help="also bound datetime columns from above (for dates that do not grow)",
+    )
+    tuning.add_argument(
+        "--tail-share", dest="tail_share", help="smaller widens numeric bounds (default 1)"
+    )
+    tuning.add_argument(
+        "--max-set-size", dest="max_set_size", help="most distinct values for a set (default 20)"
+    )
+    tuning.add_argument(
+        "--unique-min-rows",
+        dest="unique_min_rows",
+        help="fewest values for a uniqueness check (default 100)",
+    )
     _add_server(infer)
     infer.set_defaults(handler=_suites_infer)
     check = suite_commands.add_parser("check", help="check a suite file offline")

@@ -488,19 +488,34 @@ class DatagateClient:
         self.request("DELETE", f"/v1/suites/{name}")
 
     def infer_suite(
-        self, data: str | os.PathLike[str], *, name: str | None = None
+        self,
+        data: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A proposed suite for a reference dataset (not saved: `put_suite` keeps it)."""
+        """A proposed suite for a reference dataset (not saved: `put_suite` keeps it).
+
+        `options` are InferenceOptions' fields (docs/pipelines.md), e.g.
+        `{"false_alarm_rate": 0.001, "row_count": False}`.
+        """
         path = Path(data)
+        fields = {key: _form_text(value) for key, value in (options or {}).items()}
+        if name:
+            fields["name"] = name
         with path.open("rb") as handle:
             response = self.request(
-                "POST",
-                "/v1/suites/infer",
-                files={"data": (path.name, handle)},
-                data={"name": name} if name else {},
+                "POST", "/v1/suites/infer", files={"data": (path.name, handle)}, data=fields
             )
         body: dict[str, Any] = response.json()
         return body
+
+
+def _form_text(value: Any) -> str:
+    # Form fields are text: booleans as the words the server parses, None as empty.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 class AsyncDatagateClient:

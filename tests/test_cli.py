@@ -234,6 +234,44 @@ def test_suites_infer_writes_a_suite_that_is_saved_and_passes_its_data(
     assert bad.returncode == 1
 
 
+def test_suites_infer_takes_inference_options_on_the_server_and_locally(
+    datagate_server: Server, tmp_path: Path
+) -> None:
+    flags = ["--false-alarm-rate", "0.001", "--no-row-count", "--max-set-size", "2"]
+    for where in (["--local"], []):
+        run = datagate(
+            "suites", "infer", PENGUINS, "--name", "tuned", *flags, *where,
+            env=datagate_server.env(),
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        suite = json.loads(run.stdout)
+        options = suite["meta"]["inferred"]["options"]
+        assert (options["false_alarm_rate"], options["row_count"], options["max_set_size"]) == (
+            0.001,
+            False,
+            2,
+        ), where
+        types = {e["type"] for e in suite["expectations"]}
+        assert "expect_table_row_count_to_be_between" not in types
+
+
+def test_suites_infer_refuses_a_bad_option_with_exit_2_naming_it(datagate_server: Server) -> None:
+    for where in (["--local"], []):
+        run = datagate(
+            "suites", "infer", PENGUINS, "--name", "x", "--false-alarm-rate", "2", *where,
+            env=datagate_server.env(),
+        )  # fmt: skip
+        assert run.returncode == 2, where
+        assert "false_alarm_rate" in run.stderr, run.stderr
+
+
+def test_cli_inference_options_are_inference_options_fields() -> None:
+    from app.checks.inference import InferenceOptions
+    from app.cli import INFER_OPTIONS
+
+    assert set(INFER_OPTIONS) <= set(InferenceOptions.model_fields)
+
+
 def test_suites_check_names_the_line_of_each_bad_expectation(tmp_path: Path) -> None:
     definition = json.loads((EXPECTATIONS / "penguins.json").read_text())
     definition["expectations"][3]["type"] = "expect_magic"

@@ -15,7 +15,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 import pandas as pd
 
+from app.checks.allowance import allowance_problem, apply_allowances
 from app.checks.deepchecks_engine import resolve_config
 from app.checks.suite_safety import (
     CheckTimeout,
@@ -241,7 +242,7 @@ def _check_shape(suite: str, index: int, expectation: Any) -> None:
 def _check_data(where: str, expectation: dict[str, Any]) -> None:
     # Suites are data: a field that would reach an evaluator (pandas query, free SQL, suite
     # parameter arithmetic) or a pattern `re` cannot compile is refused wherever a suite is read.
-    problem = data_problem(expectation)
+    problem = data_problem(expectation) or allowance_problem(expectation)
     if problem:
         raise SuiteInvalid(f"{where}: {problem}")
 
@@ -475,9 +476,13 @@ def run_suite(
     With `check_timeout_s`, each GE call may take that long per expectation in it; one over
     its budget is stopped and its expectations become "error" rows while the rest still run.
     An expectation that matches user patterns (a regex can backtrack for ever) gets a call,
-    and so a budget, of its own.
+    and so a budget, of its own. An expectation whose meta holds a calibrated allowance
+    (app/checks/allowance.py) runs with the `mostly` that rule gives for this batch's size.
     """
     frame = _without_arrow_dtypes(df)
+    # Calibrated expectations (meta.datagate.allowance) get the `mostly` of this batch's size.
+    calibrated = apply_allowances(suite.definition["expectations"], frame)
+    suite = replace(suite, definition={**suite.definition, "expectations": calibrated})
     columns = {str(column) for column in df.columns}
     labels = {str(column): column for column in frame.columns}
     expectations: list[dict[str, Any]] = suite.definition["expectations"]

@@ -9,13 +9,15 @@ import hashlib
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.checks.allowance import mostly_for, outside_allowance, tail_bound
 from app.core.config import get_settings
 from app.core.errors import InvalidData, InvalidRequest
 from app.reports.model import Severity
@@ -41,10 +43,18 @@ _ID_SUFFIXES = ("id", "key", "uuid", "guid")
 
 
 class InferenceOptions(BaseModel):
-    """Knobs of `infer_suite`. Defaults let a 50%..150% random sample of the reference pass."""
+    """Knobs of `infer_suite`; settable per request (`POST /v1/suites/infer` form fields) and
+    from the CLI (`datagate suites infer --false-alarm-rate ...`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    false_alarm_rate: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Chance that a clean batch, drawn like the reference, fails the suite's "
+        "calibrated checks (ranges, null rates), whatever its size; shared out over them.",
+    )
     max_set_size: int = Field(
         default=20,
         ge=1,
@@ -58,36 +68,24 @@ class InferenceOptions(BaseModel):
         description="...and at most this many distinct values per non-null value, so that a "
         "column of free text in a small dataset is not taken for a category.",
     )
-    range_quantiles: tuple[float, float] = Field(
-        default=(0.001, 0.999),
-        description="Lower and upper quantiles a numeric range starts from.",
-    )
-    range_margin: float = Field(
-        default=0.1,
-        ge=0,
-        description="Numeric ranges are widened on each side by this fraction of the "
-        "interquartile range (of max - min when the IQR is 0); datetime ranges by this "
-        "fraction of max - min.",
-    )
-    range_mostly: float = Field(
-        default=0.99,
+    tail_share: float = Field(
+        default=1.0,
         gt=0,
-        le=1,
-        description="Share of non-null values that must fall in a numeric range, so a few "
-        "outliers do not fail it. Lowered where the reference itself has more outliers.",
+        le=10,
+        description="Numeric bounds sit where the reference's fitted tails leave "
+        "tail_share / (rows + 1) of clean values beyond each of them: smaller is wider.",
     )
-    null_margin: float = Field(
-        default=0.02,
-        ge=0,
-        le=1,
-        description="For columns with nulls: `mostly` is the observed non-null rate minus the "
-        "larger of this and `null_sigmas` binomial standard deviations.",
+    datetime_upper: bool = Field(
+        default=False,
+        description="Also bound datetime columns from above. Off by default: dates grow, and "
+        "every later batch would fail an upper bound.",
     )
-    null_sigmas: float = Field(default=3.0, ge=0)
-    row_count_tolerance: float = Field(
-        default=0.5,
-        ge=0,
-        description="Row count must lie within rows * (1 - t) .. rows * (1 + t).",
+    row_count: bool = Field(
+        default=True, description="Propose a row count sanity range (row_count_min..max)."
+    )
+    row_count_min: int = Field(default=1, ge=0, description="Fewest rows a batch may have.")
+    row_count_max: int | None = Field(
+        default=None, ge=1, description="Most rows a batch may have; none by default."
     )
     unique_min_rows: int = Field(
         default=100,
@@ -101,11 +99,27 @@ class InferenceOptions(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _quantiles_ordered(self) -> InferenceOptions:
-        low, high = self.range_quantiles
-        if not 0 <= low < high <= 1:
-            raise ValueError("range_quantiles must be (low, high) with 0 <= low < high <= 1")
+    def _row_count_ordered(self) -> InferenceOptions:
+        if self.row_count_max is not None and self.row_count_max < self.row_count_min:
+            raise ValueError("row_count_max must be at least row_count_min")
         return self
+
+
+def inference_options(fields: Mapping[str, str]) -> InferenceOptions:
+    """Options from text fields (a form, the command line), named as InferenceOptions' fields;
+    an empty `row_count_max` means none. Raise InvalidRequest naming each bad field."""
+    given: dict[str, Any] = {
+        key: (None if key == "row_count_max" and value.strip() in ("", "none") else value)
+        for key, value in fields.items()
+    }
+    try:
+        return InferenceOptions.model_validate(given)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']) or 'options'}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise InvalidRequest("; ".join(problems)) from exc
 
 
 def infer_suite(
@@ -133,10 +147,12 @@ def infer_suite(
             "schema",
             f"the {df.shape[1]} columns of the reference",
         ),
-        _row_count(rows, opts),
     ]
+    if opts.row_count:
+        expectations.append(_row_count(rows, opts))
     for column in df.columns:
         expectations.extend(_column_expectations(df[column], opts))
+    _share_false_alarm_rate(expectations, opts.false_alarm_rate)
 
     return {
         "name": name,
@@ -219,17 +235,43 @@ def _expectation(
 
 
 def _row_count(rows: int, opts: InferenceOptions) -> dict[str, Any]:
-    tolerance = opts.row_count_tolerance
-    # Rounded first so that float noise (100 * 1.1 = 110.00000000000001) does not add a row.
-    low = max(0, math.floor(round(rows * (1 - tolerance), 6)))
-    high = math.ceil(round(rows * (1 + tolerance), 6))
+    # A sanity range, not the reference's size: a test split, a daily batch or a backfill are
+    # all clean data of other sizes. An empty batch is the defect worth catching.
+    high = opts.row_count_max
     return _expectation(
         "expect_table_row_count_to_be_between",
-        {"min_value": low, "max_value": high},
+        {"min_value": opts.row_count_min, "max_value": high},
         "volume",
-        f"{rows} rows, tolerance {tolerance:.0%}",
+        f"at least {opts.row_count_min} row(s)"
+        + (f", at most {high}" if high is not None else ", no upper limit")
+        + f" (the reference has {rows})",
         opts.row_count_severity,
     )
+
+
+def _share_false_alarm_rate(expectations: list[dict[str, Any]], rate: float) -> None:
+    """Give each calibrated expectation rate / K of the false-alarm rate (Bonferroni: the
+    suite's chance of a false alarm is at most the sum), and a `mostly` for a batch of the
+    reference's size, which engines that cannot size the batch (SQL, plain GE) use as is."""
+    calibrated = [e for e in expectations if "allowance" in e["meta"].get("datagate", {})]
+    if not calibrated:
+        return
+    alpha = rate / len(calibrated)
+    for expectation in calibrated:
+        rule = expectation["meta"]["datagate"]["allowance"]
+        rule["alpha"] = alpha
+        n = rule.pop("reference_n")
+        allowed = outside_allowance(n, rule["p_outside"], rule["weight"], alpha)
+        expectation["kwargs"]["mostly"] = math.floor(mostly_for(n, allowed) * 1e6) / 1e6
+
+
+def _calibrated(
+    expectation: dict[str, Any], p_outside: float, weight: float, reference_n: int
+) -> dict[str, Any]:
+    expectation["meta"]["datagate"] = {
+        "allowance": {"p_outside": p_outside, "weight": weight, "reference_n": reference_n}
+    }
+    return expectation
 
 
 def _column_expectations(series: pd.Series[Any], opts: InferenceOptions) -> list[dict[str, Any]]:
@@ -309,20 +351,25 @@ def _type_list(
 
 def _not_null(column: str, rows: int, non_null: int, opts: InferenceOptions) -> dict[str, Any]:
     if non_null == rows:
+        # Never null in the reference: a null is taken for a defect, not for a rare event.
         return _expectation(
             "expect_column_values_to_not_be_null",
             {"column": column},
             "missing",
             f"no nulls in {rows} rows",
         )
-    rate = non_null / rows
-    margin = max(opts.null_margin, opts.null_sigmas * math.sqrt(rate * (1 - rate) / rows))
-    mostly = max(0.0, math.floor((rate - margin) * 1000) / 1000)
-    return _expectation(
-        "expect_column_values_to_not_be_null",
-        {"column": column, "mostly": mostly},
-        "missing",
-        f"{rows - non_null} nulls in {rows} rows (non-null rate {rate:.3f}), margin {margin:.3f}",
+    nulls = rows - non_null
+    # The null share seen, with a uniform prior: Beta(nulls + 1, non-null + 1).
+    return _calibrated(
+        _expectation(
+            "expect_column_values_to_not_be_null",
+            {"column": column},
+            "missing",
+            f"{nulls} nulls in {rows} rows; the nulls a batch may have follow from its size",
+        ),
+        p_outside=(nulls + 1) / (rows + 2),
+        weight=rows + 2,
+        reference_n=rows,
     )
 
 
@@ -331,60 +378,66 @@ def _numeric_range(
 ) -> dict[str, Any]:
     # Infinities would make every statistic infinite and the JSON invalid; they still count
     # as outside the range below.
-    finite = values[np.isfinite(values)]
-    q_low, q_high = opts.range_quantiles
-    low_q, high_q = (float(v) for v in finite.quantile([q_low, q_high]))
-    q1, q3 = (float(v) for v in finite.quantile([0.25, 0.75]))
+    finite = values[np.isfinite(values)].to_numpy(dtype="float64")
+    m = finite.size
     minimum, maximum = float(finite.min()), float(finite.max())
-    spread, spread_name = q3 - q1, "IQR"
-    if spread == 0:
-        spread, spread_name = maximum - minimum, "max - min"
-    if spread == 0:
-        # A constant column: widen by range_margin of its value (of 1 around zero).
-        spread, spread_name = max(abs(minimum), 1.0), "the constant value"
-    low = low_q - opts.range_margin * spread
-    high = high_q + opts.range_margin * spread
-    if minimum >= 0:
-        low = max(low, 0.0)
+    high, p_high = tail_bound(finite, opts.tail_share)
+    low_negated, p_low = tail_bound(-finite, opts.tail_share)
+    low = -low_negated
+    if minimum >= 0 and low < 0:
+        # No negative values: a negative one is a defect. Raising the bound to 0 raises the
+        # share expected below it, but never past 1 / (m + 1) (below the minimum).
+        low, p_low = 0.0, max(p_low, _share_below_zero(finite, opts.tail_share))
     bound_low: float | int
     bound_high: float | int
     if kind == "integer":
         bound_low, bound_high = math.floor(low), math.ceil(high)
     else:
         bound_low, bound_high = _round_outward(low, down=True), _round_outward(high, down=False)
-    outside = float(((values < bound_low) | (values > bound_high)).mean())
-    # Twice the reference's own outlier share: any sample of at least half its rows passes.
-    mostly = min(opts.range_mostly, math.floor((1 - 2 * outside) * 1000) / 1000)
-    kwargs: dict[str, Any] = {"column": column, "min_value": bound_low, "max_value": bound_high}
-    if mostly < 1:
-        kwargs["mostly"] = max(mostly, 0.0)
-    return _expectation(
+    expectation = _expectation(
         "expect_column_values_to_be_between",
-        kwargs,
+        {"column": column, "min_value": bound_low, "max_value": bound_high},
         "range",
-        f"{q_low:.1%}/{q_high:.1%} quantiles {low_q:.6g} / {high_q:.6g} over {len(values)} "
-        f"non-null values, margin {opts.range_margin:.0%} of {spread_name} ({spread:.6g})"
-        + (", clipped at 0 (no negative values)" if minimum >= 0 else "")
-        + f"; {outside:.2%} of the reference outside",
+        f"min {minimum:.6g} / max {maximum:.6g} over {len(values)} non-null values, widened to "
+        f"where the fitted tails leave {p_low:.2g} / {p_high:.2g} of clean values beyond"
+        + (" (clipped at 0: no negative values)" if minimum >= 0 else "")
+        + "; the values a batch may have outside follow from its size",
     )
+    return _calibrated(expectation, p_low + p_high, m + 1, len(values))
+
+
+def _share_below_zero(finite: np.ndarray[Any, Any], tail_share: float) -> float:
+    low, p_low = tail_bound(-finite, tail_share)
+    if -low >= 0:
+        return p_low
+    return 1.0 / (finite.size + 1)
 
 
 def _datetime_range(column: str, values: pd.Series[Any], opts: InferenceOptions) -> dict[str, Any]:
     minimum: datetime = pd.Timestamp(values.min()).to_pydatetime()
     maximum: datetime = pd.Timestamp(values.max()).to_pydatetime()
-    span = maximum - minimum
+    # Seconds since the minimum: float64 keeps microseconds over centuries.
+    seconds = ((values - values.min()) / pd.Timedelta(seconds=1)).to_numpy(dtype="float64")
+    m = seconds.size
+    below, p_low = tail_bound(-seconds, opts.tail_share)
+    above, p_high = tail_bound(seconds, opts.tail_share)
     # A second at least: bounds are ISO strings to the microsecond, nanoseconds are cut off.
-    margin = max(span * opts.range_margin, timedelta(seconds=1)) if span else timedelta(days=1)
-    return _expectation(
-        "expect_column_values_to_be_between",
-        {
-            "column": column,
-            "min_value": (minimum - margin).isoformat(),
-            "max_value": (maximum + margin).isoformat(),
-        },
-        "range",
-        f"min {minimum.isoformat()} / max {maximum.isoformat()} over {len(values)} non-null "
-        f"values, margin {margin}",
+    low = minimum - max(timedelta(seconds=below), timedelta(seconds=1))
+    kwargs: dict[str, Any] = {"column": column, "min_value": low.isoformat()}
+    note = f"min {minimum.isoformat()} over {len(values)} non-null values"
+    p_outside = p_low
+    if opts.datetime_upper:
+        high = minimum + max(timedelta(seconds=above), timedelta(seconds=1) + (maximum - minimum))
+        kwargs["max_value"] = high.isoformat()
+        note += f", max {maximum.isoformat()}"
+        p_outside += p_high
+    else:
+        note += "; no upper bound: dates grow, later batches are later (datetime_upper)"
+    return _calibrated(
+        _expectation("expect_column_values_to_be_between", kwargs, "range", note),
+        p_outside,
+        m + 1,
+        len(values),
     )
 
 

@@ -24,7 +24,7 @@ from app.checks.expectations import (
     check_suite_name,
     parse_suite,
 )
-from app.checks.inference import infer_suite
+from app.checks.inference import InferenceOptions, infer_suite
 from app.core.db import SuiteRow
 from app.core.errors import Conflict, ServiceBusy, SuiteInvalid, SuiteNotFound
 from app.ingest.formats import DataFormat, DecodeLimits, read_dataframe
@@ -220,7 +220,8 @@ def infer_suite_from_file(
     max_rows: int,
     limits: DecodeLimits | None = None,
     file_name: str | None = None,
+    options: InferenceOptions | None = None,
 ) -> dict[str, Any]:
     """Read a reference dataset and propose a suite for it; runs in a worker process."""
     frame = read_dataframe(path, fmt, max_rows=max_rows, limits=limits, name=file_name)
-    return infer_suite(frame, name, max_columns=limits.columns if limits else None)
+    return infer_suite(frame, name, options=options, max_columns=limits.columns if limits else None)

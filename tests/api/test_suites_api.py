@@ -369,3 +369,74 @@ async def test_put_of_suite_sql_that_is_not_one_select_is_refused(
     message = response.json()["error"]["message"]
     assert "expectations[0] (unexpected_rows_expectation): kwargs.unexpected_rows_query" in message
     assert problem in message
+
+
+async def test_infer_takes_its_options_as_form_fields(client: AsyncClient) -> None:
+    penguins = (EXAMPLES / "penguins.csv").read_bytes()
+    response = await client.post(
+        "/v1/suites/infer",
+        files={"data": ("penguins.csv", penguins)},
+        data={"false_alarm_rate": "0.001", "row_count": "false", "max_set_size": "2"},
+    )
+    assert response.status_code == 200, response.text
+    suite = response.json()
+    options = suite["meta"]["inferred"]["options"]
+    assert (options["false_alarm_rate"], options["row_count"], options["max_set_size"]) == (
+        0.001,
+        False,
+        2,
+    )
+    types = [e["type"] for e in suite["expectations"]]
+    assert "expect_table_row_count_to_be_between" not in types
+    # island has 3 values: over max_set_size 2, so no set; sex has 2 and keeps one.
+    sets = {e["kwargs"]["column"] for e in suite["expectations"] if e["type"].endswith("_in_set")}
+    assert "island" not in sets and "sex" in sets
+    rules = [
+        e["meta"]["datagate"]["allowance"] for e in suite["expectations"] if "datagate" in e["meta"]
+    ]
+    assert rules and sum(rule["alpha"] for rule in rules) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"false_alarm_rate": "2"}, "false_alarm_rate"),
+        ({"false_alarm_rate": "often"}, "false_alarm_rate"),
+        ({"row_count": "maybe"}, "row_count"),
+        ({"row_count_min": "10", "row_count_max": "5"}, "row_count_max must be at least"),
+        ({"tail_share": "0"}, "tail_share"),
+    ],
+)
+async def test_infer_refuses_a_bad_option_naming_it(
+    client: AsyncClient, fields: dict[str, str], named: str
+) -> None:
+    response = await client.post(
+        "/v1/suites/infer", files={"data": ("d.csv", b"a\n1\n2\n")}, data=fields
+    )
+    assert response.status_code == 422
+    assert named in response.json()["error"]["message"]
+
+
+async def test_a_clean_test_split_passes_the_suite_inferred_from_its_training_split(
+    client: AsyncClient,
+) -> None:
+    """The calibrated allowance is applied when the service validates (issue 13, item 6)."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.sample(frac=1.0, random_state=3)
+    train, test = frame.iloc[:455], frame.iloc[455:]
+    inferred = await client.post(
+        "/v1/suites/infer", files={"data": ("train.csv", train.to_csv(index=False).encode())}
+    )
+    assert inferred.status_code == 200, inferred.text
+    name = unique_name("split")
+    assert (await client.put(f"/v1/suites/{name}", json=inferred.json())).status_code == 201
+    clean = await validate(client, test.to_csv(index=False).encode(), name)
+    assert clean["status"] == "passed", [c for c in clean["checks"] if not c["success"]]
+    # Grams for kilograms, as it were: a tenth of one column divided by 1000 fails, by name.
+    broken = test.copy()
+    broken.loc[broken.index[:12], "mean area"] /= 1000
+    bad = await validate(client, broken.to_csv(index=False).encode(), name)
+    assert bad["status"] == "failed"
+    assert {c["column"] for c in bad["checks"] if c["outcome"] == "failed"} == {"mean area"}
+    await client.delete(f"/v1/suites/{name}")

@@ -20,6 +20,7 @@ from app.checks.expectations import (
     check_suite_name,
     parse_suite,
 )
+from app.checks.inference import InferenceOptions, inference_options
 from app.checks.suite_safety import has_free_sql, suite_limits
 from app.checks.suite_store import SuiteCatalog, infer_suite_from_file
 from app.core.errors import InvalidRequest, PayloadTooLarge, SuiteInvalid, UnsupportedFormat
@@ -31,7 +32,9 @@ router = APIRouter(prefix="/v1/suites", tags=["suites"])
 # The same rule the registry applies, declared so that the OpenAPI schema states it.
 SuiteName = Annotated[str, PathParam(pattern=SUITE_NAME.pattern, description="Suite name")]
 
-INFER_FIELDS = ("name", "format")
+# The options are InferenceOptions' own fields, sent as form fields (text).
+INFER_OPTIONS = tuple(InferenceOptions.model_fields)
+INFER_FIELDS = ("name", "format", *INFER_OPTIONS)
 
 
 class SuiteListing(BaseModel):
@@ -109,6 +112,13 @@ def list_suites(suites: SuitesDep) -> SuiteList:
                             "data": {"type": "string", "format": "binary"},
                             "name": {"type": "string", "description": "Suite name"},
                             "format": {"type": "string"},
+                            **{
+                                option: {
+                                    "type": "string",
+                                    "description": field.description or option,
+                                }
+                                for option, field in InferenceOptions.model_fields.items()
+                            },
                         },
                     }
                 }
@@ -131,6 +141,7 @@ async def infer(request: Request, settings: SettingsDep) -> dict[str, Any]:
         received = form.files["data"]
         name = check_suite_name(form.fields.get("name") or _name_from(received.filename))
         fmt = detect_format(received.filename, received.content_type, form.fields.get("format"))
+        options = inference_options({k: v for k, v in form.fields.items() if k in INFER_OPTIONS})
         # Reading and profiling a dataset is CPU work: it runs in a worker, not on the loop.
         proposed: dict[str, Any] = await request.app.state.pool.run(
             infer_suite_from_file,
@@ -140,6 +151,7 @@ async def infer(request: Request, settings: SettingsDep) -> dict[str, Any]:
             settings.max_rows,
             DecodeLimits.from_settings(settings),
             received.filename,
+            options,
             time_limit=settings.job_timeout_s,
         )
         return proposed
