@@ -30,14 +30,6 @@ from tests.conftest import EXAMPLES, EXPECTATIONS, make_settings
 PENGUINS_BAD = EXAMPLES / "penguins_bad.csv"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'warehouse.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
 def penguins_bad() -> pd.DataFrame:
     return read_dataframe(PENGUINS_BAD, DataFormat.CSV, max_rows=10_000)

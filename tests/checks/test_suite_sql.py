@@ -30,14 +30,6 @@ BREAKOUT = (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'warehouse.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 def make_warehouse(url: str) -> str:
     """Table `numbers` (n = 0..9) to validate and an empty table `victim` to attack."""
     engine = sa.create_engine(url)
