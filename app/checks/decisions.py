@@ -3,7 +3,8 @@
 deepchecks scores drift with fixed effect-size thresholds that ignore sample size (KS >= 0.2 is
 noise at 54 vs 124 rows, yet misses a 0.25 SD shift at 1,252 rows). Each rule here is one
 function that states it; numpy and scipy only, so the rules are tested on thousands of synthetic
-pairs in seconds (tests/checks/test_decisions.py).
+pairs in seconds (tests/checks/test_decisions.py). scipy is imported inside the functions that
+use it: the API process imports this module through the engine's settings and must not load it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
 
 # deepchecks' own minimum (FeatureDrift's min_samples): fewer non-null values on a side is no
 # distribution to compare.
@@ -109,6 +109,8 @@ def numeric_drift(reference: NDArray[Any], data: NDArray[Any]) -> DriftTest:
     1,000 rows a side KS flags a 0.25 SD shift at the Holm level of ten columns in about 94%
     of runs.
     """
+    from scipy import stats
+
     ref = np.asarray(reference, dtype=float)
     dat = np.asarray(data, dtype=float)
     # An infinity has no distance to anything: it would make the effect NaN and hide a shift.
@@ -217,6 +219,8 @@ def _clip(p_value: float) -> float:
 
 def _chi_square_p(counts: NDArray[Any]) -> float:
     """Pearson's chi-square test of homogeneity of a 2 x k table; 1 where k < 2."""
+    from scipy import stats
+
     if counts.shape[1] < 2:
         return 1.0
     expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / counts.sum()
@@ -252,6 +256,8 @@ def _pool_rare(counts: NDArray[Any]) -> NDArray[Any]:
 @lru_cache(maxsize=256)
 def _separated_p(reference_rows: int, data_rows: int) -> float:
     """The smallest p-value the rank test can give at these sizes: all data above the reference."""
+    from scipy import stats
+
     if min(reference_rows, data_rows) < 2:
         return 1.0
     ref = np.arange(reference_rows, dtype=float)
