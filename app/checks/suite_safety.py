@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.core.errors import InvalidRequest
-from app.ingest.sql_safety import refused_function, sql_tokens
+from app.ingest.sql_safety import check_query
 
 if TYPE_CHECKING:
     from app.core.config import Settings
@@ -207,26 +207,19 @@ def free_sql_problem(expectation: dict[str, Any]) -> str | None:
     if not isinstance(query, str) or not query.strip():
         return f"kwargs.{key} must be a SQL SELECT statement"
     body = _LEADING_COMMENTS.sub("", query)
-    if not re.match(r"(?i)(?:select|with)\b", body):
-        return f"kwargs.{key}: only a SELECT (or WITH ... SELECT) statement may be run"
+    # Stricter than a query reference: no ';' at all, not even a trailing one or in a literal.
     if ";" in body:
         return f"kwargs.{key}: one statement only (';' is not allowed)"
     placeholders = set(_PLACEHOLDER.findall(body.replace("{{", "").replace("}}", "")))
     if placeholders - {"{batch}"}:
         found = ", ".join(sorted(placeholders))
         return f"kwargs.{key}: the only placeholder is {{batch}}; found {found}"
-    # The server functions a query reference may not name (pg_read_file, pg_advisory_lock,
-    # set_config...): a read-only transaction does not stop them, and they ran from a suite.
+    # One SELECT naming none of the server functions a query reference may not name
+    # (pg_read_file, set_config...): a read-only transaction does not stop them.
     try:
-        tokens = sql_tokens(body, f"kwargs.{key}")
+        check_query(body, f"kwargs.{key}", reader="a suite's SQL")
     except InvalidRequest as exc:
         return exc.message
-    for token in tokens:
-        if token.kind in ("word", "quoted") and (reason := refused_function(token.text)):
-            return (
-                f"kwargs.{key}: {token.text!r} is a server function datagate does not run (it "
-                f"{reason}); a suite's SQL may only read data"
-            )
     return None
 
 

@@ -597,7 +597,7 @@ def connection_states(settings: Settings) -> dict[str, str]:
 def bound_query(reference: BatchReference, field: str = "data") -> sa.TextClause:
     """The reference's query with its parameters bound (never formatted into the text)."""
     assert reference.query is not None
-    statement = sa.text(check_query(reference.query, field))
+    statement = sa.text(check_query(reference.query, f"{field}.query"))
     wanted = set(statement.compile().params)
     given = set(reference.params or {})
     if wanted - given:

@@ -218,25 +218,25 @@ def refused_function(name: str) -> str | None:
     return None
 
 
-def check_query(query: str, field: str) -> str:
-    """The query if it is one SELECT or WITH statement naming no refused function, else 422.
+def check_query(query: str, what: str, *, reader: str = "a query reference") -> str:
+    """The query if it is one SELECT or WITH statement naming no refused function, else 422
+    naming `what` (the field, e.g. `data.query`); `reader` says whose SQL it is.
 
     Returns the statement without leading comments and trailing `;`.
     """
-    what = f"{field}.query"
     tokens = sql_tokens(query, what)
     while tokens and tokens[-1].kind == "semicolon":
         tokens.pop()
     first = tokens[0] if tokens else None
     if first is None or first.kind != "word" or first.text.lower() not in READING_VERBS:
-        raise InvalidRequest(f"{what}: only SELECT or WITH statements may be run")
+        raise InvalidRequest(f"{what}: only a SELECT or WITH statement may be run")
     if any(token.kind == "semicolon" for token in tokens):
         raise InvalidRequest(f"{what}: one statement only (found ';' between statements)")
     for token in tokens:
         if token.kind in ("word", "quoted") and (reason := refused_function(token.text)):
             raise InvalidRequest(
                 f"{what}: {token.text!r} is a server function datagate does not run (it "
-                f"{reason}); a query reference may only read data"
+                f"{reason}); {reader} may only read data"
             )
     return query[first.start : tokens[-1].end]
 
