@@ -114,13 +114,10 @@ def _run_in_database(
         "postgresql": context.data_sources.add_postgres,
         "sqlite": context.data_sources.add_sqlite,
     }.get(backend, context.data_sources.add_sql)
+    # engine_options makes psycopg prepare every statement: the server then parses a string as
+    # exactly one statement, so a suite's "...; COMMIT; BEGIN READ WRITE; ..." is an error
+    # instead of a way out of the read-only transaction that guard_engine starts each time.
     options = engine_options(url, timeout)
-    if free_sql and not refused and backend == "postgresql":
-        # psycopg prepares every statement: a prepared statement is parsed as exactly one
-        # statement by the server, so "...; COMMIT; BEGIN READ WRITE; ..." is an error instead
-        # of a way out of the read-only transaction (the simple protocol runs them all).
-        connect_args = {**options.get("connect_args", {}), "prepare_threshold": 0}
-        options = {**options, "connect_args": connect_args}
     try:
         source = add(name, connection_string=url, kwargs=options)
     except Exception as exc:  # GE wraps every connection failure in its own error types
@@ -128,8 +125,6 @@ def _run_in_database(
     try:
         engine = source.get_execution_engine().engine
         guard_engine(engine, timeout)
-        if free_sql and not refused:
-            read_only_transactions(engine)
         asset = _asset(source, reference)
         batch = asset.add_batch_definition_whole_table("whole").get_batch()
         checks = validate_batch(
@@ -170,27 +165,6 @@ def suite_sql_refusal(connection: str | None, url: str, settings: Settings) -> s
     if backend not in ("postgresql", "sqlite"):
         return f"suite SQL runs only on PostgreSQL and SQLite connections, not {backend}"
     return None
-
-
-def read_only_transactions(engine: sa.Engine) -> sa.Engine:
-    """Start every PostgreSQL transaction of `engine` READ ONLY, whatever the session's
-    default: a suite's statement could have turned default_transaction_read_only off."""
-    if engine.dialect.name != "postgresql":
-        # SQLite: guard_engine sets query_only on every connection, and the sqlite3 module runs
-        # one statement per call.
-        return engine
-
-    @sa.event.listens_for(engine, "begin")
-    def _read_only(conn: sa.Connection) -> None:
-        # The DBAPI connection itself, so that SQLAlchemy does not begin again; psycopg sends
-        # BEGIN first, so this is the transaction's first statement, as PostgreSQL requires.
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute("SET TRANSACTION READ ONLY")
-        finally:
-            cursor.close()
-
-    return engine
 
 
 def _asset(source: Any, reference: BatchReference) -> Any:

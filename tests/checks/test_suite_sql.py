@@ -15,10 +15,11 @@ from sqlalchemy.pool import NullPool
 
 from app.checks import expectations
 from app.checks.expectations import LoadedSuite, parse_suite
-from app.checks.sql_engine import read_only_transactions, validate_sql_batch
+from app.checks.sql_engine import validate_sql_batch
 from app.core.config import Settings
 from app.core.errors import SuiteInvalid
 from app.ingest.references import BatchReference, resolve_reference
+from app.ingest.sql_safety import guard_engine
 from tests.conftest import make_settings
 
 ROWS = "unexpected_rows_expectation"
@@ -197,7 +198,7 @@ def test_a_statement_cannot_turn_the_next_transactions_read_write(
 
 def test_every_transaction_of_a_suite_sql_engine_is_read_only(postgres_url: str) -> None:
     # Without the session default (which a statement can change), on a fresh engine.
-    engine = read_only_transactions(sa.create_engine(postgres_url, poolclass=NullPool))
+    engine = guard_engine(sa.create_engine(postgres_url, poolclass=NullPool), timeout_s=30)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SET SESSION default_transaction_read_only = off"))
