@@ -220,7 +220,8 @@ class JobQueue:
             if row.attempts >= max_attempts:
                 row.status, row.finished_at = "error", _now()
                 row.error = f"gave up after {row.attempts} attempt(s): {reason}"
-                session.merge(report_row(error_report(row.id, row.spec, row.error)))
+                failed = storable_report(error_report(row.id, row.spec, row.error))
+                session.merge(report_row(failed))
             else:
                 row.status, row.error = "queued", reason
             row.owner = None

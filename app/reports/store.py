@@ -60,7 +60,7 @@ class ReportStore:
             return report
         except Exception as exc:
             log.exception("report %s could not be stored; storing a minimal one", report.id)
-            minimal = fallback_report(report, exc)
+            minimal = storable_report(fallback_report(report, exc))
             with self._sessions.begin() as session:
                 session.merge(report_row(minimal))
             return minimal
@@ -152,7 +152,8 @@ def fallback_report(report: Report, exc: BaseException) -> Report:
 
 
 def report_row(report: Report) -> ReportRow:
-    report = storable_report(report)
+    """The database row of a report that `storable_report` has made safe (each writer escapes
+    once, and keeps the escaped report to return as stored)."""
     return ReportRow(
         id=report.id,
         created_at=report.created_at,
