@@ -5,6 +5,7 @@ Usage (by hand; each part stays under ~5 minutes on the 2-core machine):
       [--engines before,after]
   uv run python -m bench.exact_leakage clean [--rows 1000000]
   uv run python -m bench.exact_leakage speedup [--rows 100000]
+  uv run python -m bench.exact_leakage big [--rows 10000000] [--folder DIR]
 
 `scenario`: the issue's contaminated pair (12 columns; 10% copied rows, 5% shared ids, 1%
 look-ahead dates, 20 rows of a new category), every deepchecks check, timed in-process and
@@ -12,7 +13,10 @@ through the service (both files uploaded as Parquet), once with the engine of `-
 the commit this branch started from, exported with `git archive` into a temporary folder) and once
 with this tree. `speedup`: the exact TrainTestSamplesMix against deepchecks' own check run on every
 row. `clean`: the clean pair with rare reference categories, exact checks only: nothing may
-fail. Prints Markdown for bench/RESULTS.md.
+fail. `big`: the contaminated pair written as two Parquet files and validated as file references
+(`{"uri": ...}` under DATAGATE_DATA_ROOTS) by a real `datagate serve` with one worker: time of the
+request and peak memory of the worker against the two frames' in-memory size. Prints Markdown for
+bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -191,12 +195,91 @@ def speedup(rows: int) -> None:
     )
 
 
+def big(rows: int, folder: Path | None) -> None:
+    import httpx
+
+    from bench.common import peak_rss_parts_mib, running_server
+    from tests.checks.leakage_scenario import ROLES, contaminated_pair
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = folder or Path(tmp)
+        files.mkdir(parents=True, exist_ok=True)
+        sizes = files / f"sizes-{rows}.json"
+        if not sizes.exists():
+            reference, data, truth = contaminated_pair(rows)
+            reference.to_parquet(files / "reference.parquet", index=False)
+            data.to_parquet(files / "data.parquet", index=False)
+            frames = {
+                "reference_mib": reference.memory_usage(deep=True).sum() / 2**20,
+                "data_mib": data.memory_usage(deep=True).sum() / 2**20,
+                "truth": truth.__dict__,
+            }
+            sizes.write_text(json.dumps(frames))
+            del reference, data
+        frames = json.loads(sizes.read_text())
+        work = Path(tmp) / "server"
+        (work / "expectations").mkdir(parents=True)
+        (work / "expectations" / "empty.json").write_text(
+            json.dumps({"name": "empty", "expectations": []})
+        )
+        body = {
+            "data": {"uri": f"file://{files / 'data.parquet'}"},
+            "reference": {"uri": f"file://{files / 'reference.parquet'}"},
+            "suite": "empty",
+            "label": ROLES.label,
+            "datetime": ROLES.datetime,
+            "index": ROLES.index,
+            "categorical": ROLES.categorical,
+        }
+        with (
+            running_server(
+                work,
+                DATAGATE_WORKERS="1",
+                DATAGATE_DATA_ROOTS=str(files),
+                DATAGATE_MAX_ROWS=str(max(rows, 10_000_000)),
+                DATAGATE_MAX_DECODED_BYTES=str(64 * 1024**3),
+                DATAGATE_JOB_TIMEOUT_S="3600",
+            ) as (url, process),
+            httpx.Client(timeout=7200) as client,
+        ):
+            started = time.perf_counter()
+            response = client.post(f"{url}/v1/validations", json=body)
+            seconds = time.perf_counter() - started
+            api_mib, worker_mib = peak_rss_parts_mib(process.pid)
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.status_code}: {response.text[:2000]}")
+    report = response.json()
+    both = frames["reference_mib"] + frames["data_mib"]
+    print(f"truth: {frames['truth']}\n")
+    print(
+        "| rows (each) | frames MiB (reference + data) | request s | worker peak MiB | "
+        "worker peak / frames | API peak MiB | verdict |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| {rows:,} | {both:,.0f} ({frames['reference_mib']:,.0f} + {frames['data_mib']:,.0f}) "
+        f"| {seconds:.1f} | {worker_mib:,.0f} | {worker_mib / both:.2f} | {api_mib:,.0f} | "
+        f"{report['status']} |"
+    )
+    print("\n| check | column | outcome | method | observed |")
+    print("|---|---|---|---|---|")
+    for row in report["checks"]:
+        if row["name"] in EXACT[:5] and row["outcome"] != "passed":
+            method = (row.get("details") or {}).get("method")
+            observed = json.dumps(row.get("observed"))[:100]
+            print(
+                f"| {row['name']} | {row.get('column')} | {row['outcome']} | {method} | "
+                f"`{observed}` |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("part", choices=["scenario", "clean", "speedup"])
+    parser.add_argument("part", choices=["scenario", "clean", "speedup", "big"])
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--before", default=BASE_COMMIT)
     parser.add_argument("--no-service", action="store_true", help="in-process only")
+    parser.add_argument("--folder", type=Path, default=None, help="big: keep the files here")
     parser.add_argument(
         "--engines", default="before,after", help="before, after or both: one run each"
     )
@@ -205,6 +288,8 @@ def main() -> None:
         scenario(
             args.rows or 1_000_000, args.before, tuple(args.engines.split(",")), not args.no_service
         )
+    elif args.part == "big":
+        big(args.rows or 10_000_000, args.folder)
     elif args.part == "clean":
         clean(args.rows or 1_000_000)
     else:

@@ -26,11 +26,12 @@ class Truth:
     new_category_ratio: float
 
 
-def _frame(rows: int, rng: np.random.Generator, first_id: int, first_hour: int) -> pd.DataFrame:
-    """12 columns: id, day, label, 5 continuous, 1 count, 2 categorical, 1 boolean."""
+def _frame(rows: int, rng: np.random.Generator, first_id: int, first_minute: int) -> pd.DataFrame:
+    """12 columns: id, day (one a minute: 10M rows stay in pandas' range), label, 5 continuous,
+    1 count, 2 categorical, 1 boolean."""
     data: dict[str, Any] = {
         "id": np.arange(first_id, first_id + rows, dtype=np.int64),
-        "day": START + pd.to_timedelta(np.arange(first_hour, first_hour + rows), unit="h"),
+        "day": START + pd.to_timedelta(np.arange(first_minute, first_minute + rows), unit="min"),
         "label": rng.choice(["low", "mid", "high"], size=rows),
     }
     for i in range(5):
@@ -50,8 +51,8 @@ def contaminated_pair(rows: int, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFr
     5% of data ids are reference ids, 1% of data rows carry a reference date (so they fall
     before the reference's last date), and 20 rows hold a category the reference never had."""
     rng = np.random.default_rng(seed)
-    reference = _frame(rows, rng, first_id=0, first_hour=0)
-    data = _frame(rows, rng, first_id=rows, first_hour=rows)
+    reference = _frame(rows, rng, first_id=0, first_minute=0)
+    data = _frame(rows, rng, first_id=rows, first_minute=rows)
     order = rng.permutation(rows)
     copied, rest = order[: rows // 10], order[rows // 10 :]
     sources = rng.choice(rows, size=len(copied), replace=False)
@@ -83,8 +84,8 @@ def clean_pair(rows: int, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(reference, data) with no shared row, id or date, data dated after the reference, and
     50 rare categories the reference holds 5 times each and the data holds once or twice."""
     rng = np.random.default_rng(seed)
-    reference = _frame(rows, rng, first_id=0, first_hour=0)
-    data = _frame(rows, rng, first_id=rows, first_hour=rows)
+    reference = _frame(rows, rng, first_id=0, first_minute=0)
+    data = _frame(rows, rng, first_id=rows, first_minute=rows)
     rare = [f"rare_{i}" for i in range(50)]
     reference.loc[rng.choice(rows, size=250, replace=False), "cat_1"] = np.repeat(rare, 5)
     data.loc[rng.choice(rows, size=75, replace=False), "cat_1"] = rare + rare[:25]
