@@ -13,12 +13,15 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import uvicorn
 
 from app.reports.check_text import observed_text, pairs_text
 from app.reports.model import CheckResult, Report
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -59,15 +62,24 @@ def _serve(args: argparse.Namespace) -> int:
     except UnsafeConfiguration as exc:
         print(f"datagate: {exc}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(
-        create_app(settings),
+    config = uvicorn_config(create_app(settings), settings)
+    GracefulServer(config).run()
+    return 0
+
+
+def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """How `datagate serve` runs `app` under uvicorn."""
+    return uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: any local client could
+        # then pick its own address for the wrong-key throttle. Only the configured proxy.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
-    GracefulServer(config).run()
-    return 0
 
 
 class GracefulServer(uvicorn.Server):

@@ -30,9 +30,10 @@ from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
 from app.core.errors import DatagateError, Unauthorized
 from app.core.head_requests import HeadAsGetMiddleware
+from app.core.host_guard import HostGuard, HostGuardMiddleware
 from app.core.logging import configure_logging, request_id_var
 from app.core.metrics import Metrics
-from app.core.security import Authenticator, LoginThrottle
+from app.core.security import Authenticator
 from app.ingest.references import check_connections_at_start
 from app.jobs.callbacks import CallbackSender
 from app.jobs.dispatcher import Dispatcher
@@ -185,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.callbacks = callbacks
         app.state.notifier = notifier
         app.state.auth = Authenticator(settings)
-        app.state.login_throttle = LoginThrottle(settings.login_max_failures)
+        app.state.login_throttle = app.state.auth.throttle
         app.state.validations = ValidationService(
             settings, registry, pool, store, jobs, dispatcher, metrics, notifier
         )
@@ -209,6 +210,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added before the request-id middleware, so it sits inside it: the timeout must be raised
     # in the route's own task (BaseHTTPMiddleware would wrap it in an ExceptionGroup -> 500).
     app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
+    # Before any route, inside the request-id middleware (so a refused Host is logged).
+    app.add_middleware(HostGuardMiddleware, guard=HostGuard(settings))
 
     @app.middleware("http")
     async def _request_id(

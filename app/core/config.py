@@ -136,8 +136,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(
         default=10,
         ge=1,
-        description="Failed sign-ins per client address per minute before "
-        "/login answers 429 with Retry-After.",
+        description="Wrong keys per client address per minute (sign-ins at /login and "
+        "`Authorization: Bearer` keys alike) before that address gets 429 with Retry-After.",
     )
 
     # Callbacks
@@ -204,13 +204,27 @@ class Settings(BaseSettings):
         gt=0,
         description="One expectation (or one regex check) running longer becomes an error row.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names (comma-separated) a service answers to besides loopback names "
+        "and DATAGATE_PUBLIC_URL's host. Checked on every request when set, and always on a "
+        "service without API keys (DNS rebinding); empty with keys: any Host.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses (comma-separated, or `*`) whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed: the proxy in front of the service. Empty: "
+        "none, so a client cannot choose its own address for the wrong-key throttle.",
+    )
     suite_sql_connections: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Connections on which suites may run their own SQL "
         "(`unexpected_rows_expectation`), read-only and one statement. Empty: none.",
     )
 
-    @field_validator("data_roots", "allowed_buckets", "suite_sql_connections", mode="before")
+    @field_validator(
+        "data_roots", "allowed_buckets", "suite_sql_connections", "allowed_hosts", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         # The docker stack writes a JSON list; people write "a,b": accept both.

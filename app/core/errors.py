@@ -75,6 +75,13 @@ class Conflict(DatagateError):
     code = "conflict"
 
 
+class TooManyFailures(DatagateError):
+    """Too many wrong keys from one address: wait for Retry-After."""
+
+    status_code = 429
+    code = "too_many_failures"
+
+
 class ServiceBusy(DatagateError):
     status_code = 503
     code = "service_busy"

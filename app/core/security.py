@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from app.core.config import Settings
-from app.core.errors import DatagateError, Forbidden, Unauthorized
+from app.core.errors import DatagateError, Forbidden, TooManyFailures, Unauthorized
 
 Scope = Literal["read", "write"]
 # The browser's sign-in: a session token signed with the key it was issued for, never the key.
@@ -129,6 +129,9 @@ class Authenticator:
         self.keys = parse_api_keys(settings.api_keys)
         self.disabled = settings.auth == "disabled" or not self.keys
         self.public_reads = settings.public_reads
+        # Wrong keys per address, shared by /login and Bearer keys: guessing through the API
+        # is no faster than guessing through the sign-in form.
+        self.throttle = LoginThrottle(settings.login_max_failures)
 
     def presented_key(self, request: Request) -> str | None:
         header = request.headers.get("authorization", "")
@@ -201,8 +204,17 @@ class Authenticator:
                 "an API key is required: send `Authorization: Bearer <key>`",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        address = request.client.host if request.client else "unknown"
+        # Refused before the key is compared: a locked-out address learns nothing from guesses.
+        wait_s = self.throttle.retry_after(address)
+        if wait_s is not None:
+            raise TooManyFailures(
+                f"too many wrong API keys from this address; try again in {wait_s} s",
+                headers={"Retry-After": str(wait_s)},
+            )
         scope = self.scope_of(presented)
         if scope is None:
+            self.throttle.failed(address)
             raise Unauthorized("the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
         if needed == "write" and scope != "write":
             raise InsufficientScope("this API key may only read; this route needs a write key")

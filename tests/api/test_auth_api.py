@@ -40,8 +40,11 @@ PUBLIC = {
 
 @pytest.fixture(scope="module")
 def keyed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    # No allowed hosts: with keys the Host header is not what keeps a caller out.
     settings = make_settings(
-        tmp_path_factory.mktemp("auth"), api_keys=f"{WRITE_KEY}:write,{READ_KEY}:read"
+        tmp_path_factory.mktemp("auth"),
+        api_keys=f"{WRITE_KEY}:write,{READ_KEY}:read",
+        allowed_hosts=[],
     )
     running = RunningApp(create_app(settings))
     yield running
@@ -100,10 +103,12 @@ async def test_every_write_route_refuses_a_missing_wrong_or_read_only_key(
     found = routes(keyed_app)
     writes = [(m, p) for m, p in found if m not in SAFE_METHODS and (m, p) not in PUBLIC]
     assert writes, "no write route found: the enumeration is broken"
-    for method, path in writes:
-        response = await client.request(
-            method, path, headers=bearer(key), files={"data": ("d.csv", b"a\n1\n")}
-        )
+    for i, (method, path) in enumerate(writes):
+        # Wrong keys are throttled per address: each route is asked from an address of its own.
+        async with client_at(keyed_app, f"198.51.100.{i + 1}") as asking:
+            response = await asking.request(
+                method, path, headers=bearer(key), files={"data": ("d.csv", b"a\n1\n")}
+            )
         assert response.status_code == status, (method, path, response.text)
         if status == 401:
             assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -115,8 +120,9 @@ async def test_every_read_route_refuses_a_missing_or_wrong_key(
 ) -> None:
     reads = [(m, p) for m, p in routes(keyed_app) if m in SAFE_METHODS and (m, p) not in PUBLIC]
     assert ("GET", "/metrics") in reads
-    for method, path in reads:
-        response = await client.request(method, path, headers=bearer(key))
+    for i, (method, path) in enumerate(reads):
+        async with client_at(keyed_app, f"192.0.2.{i + 1}") as asking:
+            response = await asking.request(method, path, headers=bearer(key))
         assert response.status_code == 401, (method, path, response.text)
 
 
@@ -221,13 +227,18 @@ async def test_a_write_with_the_key_from_a_client_still_works_with_a_same_origin
     assert response.status_code == 200, response.text
 
 
+def client_at(running: RunningApp, address: str) -> AsyncClient:
+    """A client whose requests come from `address` (the throttle counts per address)."""
+    transport = ASGITransport(app=running.app, client=(address, 40000))
+    return AsyncClient(transport=transport, base_url="http://testserver")
+
+
 async def test_sign_in_is_throttled_per_address_after_ten_failures(keyed_app: RunningApp) -> None:
     """Guessing keys at /login: after 10 failures in a minute an address gets 429 with
     Retry-After, even for the right key; another address is not held up."""
 
     def from_address(address: str) -> AsyncClient:
-        transport = ASGITransport(app=keyed_app.app, client=(address, 40000))
-        return AsyncClient(transport=transport, base_url="http://testserver")
+        return client_at(keyed_app, address)
 
     async with from_address("203.0.113.7") as guesser, from_address("203.0.113.8") as other:
         for _ in range(10):
@@ -239,6 +250,29 @@ async def test_sign_in_is_throttled_per_address_after_ten_failures(keyed_app: Ru
         right = await guesser.post("/login", data={"key": READ_KEY})
         assert right.status_code == 429 and "set-cookie" not in right.headers
         assert (await other.post("/login", data={"key": READ_KEY})).status_code == 303
+
+
+async def test_wrong_bearer_keys_are_throttled_per_address_with_the_sign_in(
+    keyed_app: RunningApp,
+) -> None:
+    """Guessing keys through the API is no faster than through /login: after 10 wrong Bearer
+    keys in a minute the address gets 429 with Retry-After, even with the right key, and so does
+    its sign-in; another address is not held up."""
+    async with (
+        client_at(keyed_app, "203.0.113.20") as guesser,
+        client_at(keyed_app, "203.0.113.21") as other,
+    ):
+        for _ in range(10):
+            wrong = await guesser.get("/v1/reports", headers=bearer(WRONG_KEY))
+            assert wrong.status_code == 401
+        refused = await guesser.get("/v1/reports", headers=bearer(WRONG_KEY))
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["retry-after"]) <= 60
+        assert "too many wrong API keys" in refused.json()["error"]["message"]
+        right = await guesser.get("/v1/reports", headers=bearer(READ_KEY))
+        assert right.status_code == 429
+        assert (await guesser.post("/login", data={"key": READ_KEY})).status_code == 429
+        assert (await other.get("/v1/reports", headers=bearer(READ_KEY))).status_code == 200
 
 
 async def test_a_forged_host_header_puts_no_foreign_url_in_reports_or_location(
