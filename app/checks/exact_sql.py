@@ -254,13 +254,18 @@ def _date_duplicates_in_database(
     assert inputs.datetime is not None
     day = data.c[inputs.datetime]
     theirs = reference.c[inputs.datetime]
-    # pandas' isin matches a null with a null; IN never does, so nulls are asked apart.
-    reference_has_null = sa.exists(sa.select(theirs).where(theirs.is_(None)))
-    leaked = (
+    # A plain EXISTS on `=` is a hash semi-join; OR-ing the null case into the same WHERE
+    # turns it into a subplan run per data row. pandas' isin matches a null with a null,
+    # so the data's null dates count apart, when the reference holds a null date too.
+    matched = (
         sa.select(sa.func.count())
         .select_from(data)
-        .where(sa.or_(day.in_(sa.select(theirs)), sa.and_(day.is_(None), reference_has_null)))
+        .where(sa.exists().select_from(reference).where(theirs == day))
+        .scalar_subquery()
     )
+    nulls = sa.select(sa.func.count()).select_from(data).where(day.is_(None)).scalar_subquery()
+    reference_has_null = sa.exists().select_from(reference).where(theirs.is_(None))
+    leaked = sa.select(matched + sa.case((reference_has_null, nulls), else_=0))
     return date_leakage_result(int(checks.scalar(batch, leaked)), checks.rows(batch), limit)
 
 
