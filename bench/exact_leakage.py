@@ -6,17 +6,20 @@ Usage (by hand; each part stays under ~5 minutes on the 2-core machine):
   uv run python -m bench.exact_leakage clean [--rows 1000000]
   uv run python -m bench.exact_leakage speedup [--rows 100000]
   uv run python -m bench.exact_leakage big [--rows 10000000] [--folder DIR]
+  uv run python -m bench.exact_leakage sql [--rows 1000000]   (PostgreSQL on 127.0.0.1:5432)
 
 `scenario`: the issue's contaminated pair (12 columns; 10% copied rows, 5% shared ids, 1%
 look-ahead dates, 20 rows of a new category), every deepchecks check, timed in-process and
 through the service (both files uploaded as Parquet), once with the engine of `--before` (default:
 the commit this branch started from, exported with `git archive` into a temporary folder) and once
 with this tree. `speedup`: the exact TrainTestSamplesMix against deepchecks' own check run on every
-row. `clean`: the clean pair with rare reference categories, exact checks only: nothing may
-fail. `big`: the contaminated pair written as two Parquet files and validated as file references
-(`{"uri": ...}` under DATAGATE_DATA_ROOTS) by a real `datagate serve` with one worker: time of the
-request and peak memory of the worker against the two frames' in-memory size. Prints Markdown for
-bench/RESULTS.md.
+row. `sql`: the contaminated pair as two PostgreSQL tables, the exact checks run in the database,
+then with the data streamed in chunks past the reference held in memory (as a file's would be),
+each in a fresh worker-like process (time, peak RSS). `clean`: the clean pair with rare
+reference categories, exact checks only: nothing may fail. `big`: the contaminated pair written
+as two Parquet files and validated as file references (`{"uri": ...}` under DATAGATE_DATA_ROOTS)
+by a real `datagate serve` with one worker: time of the request and peak memory of the worker
+against the two frames' in-memory size. Prints Markdown for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -273,9 +276,123 @@ def big(rows: int, folder: Path | None) -> None:
             )
 
 
+# Run in a fresh process, the worker's part of a run whose data and reference are tables on one
+# PostgreSQL connection: the exact checks in the database, against a 1,000-row sample for the
+# roles (the frames the engine holds of a SQL batch). Prints one JSON line.
+_IN_DATABASE = r"""
+import json, sys, time
+import pandas as pd
+import sqlalchemy as sa
+from app.checks.exact_checks import ExactInputs
+from app.checks.exact_sql import DATA_ALONE, TRAIN_TEST, SqlBatch, SqlExactChecks
+from app.ingest.references import BatchReference
+from bench.common import own_peak_rss_mib
+from tests.checks.leakage_scenario import FEATURES
+
+url, where = sys.argv[1], sys.argv[2]
+engine = sa.create_engine(url)
+with engine.connect() as conn:
+    sample = pd.read_sql(sa.text("select * from test_rows limit 1000"), conn)
+    reference = pd.read_sql(sa.text("select * from train_rows"), conn) if where == "stream" else (
+        pd.read_sql(sa.text("select * from train_rows limit 1000"), conn))
+    data = pd.read_sql(sa.text("select * from test_rows"), conn) if where == "memory" else sample
+engine.dispose()
+columns = list(sample.columns)
+def batch(table, field):
+    return SqlBatch(BatchReference(connection="bench", table=table), columns, url, field)
+loaded_mib = own_peak_rss_mib()
+checks = SqlExactChecks(batch("test_rows", "data"), None if where == "stream" else (
+    batch("train_rows", "reference")), 600)
+inputs = ExactInputs(data, reference, FEATURES, ["cat_0", "cat_1"], "label", "id", "day")
+limits = {"TrainTestSamplesMix": 0.05}
+out = {}
+started = time.perf_counter()
+for name in (*TRAIN_TEST, *DATA_ALONE):
+    began = time.perf_counter()
+    run = checks.run(name, inputs, limits.get(name, 0.0))
+    value = run.result.value
+    if name == "NewCategoryTrainTest":
+        value = float(value.loc["cat_0", "Ratio of New Categories"])
+    elif name == "TrainTestSamplesMix":
+        value = value["ratio"]
+    elif name == "ConflictingLabels":
+        value = value["percent_of_conflicting_samples"]
+    elif name == "IsSingleValue":
+        value = min(value.values())
+    out[name] = {"value": value, "passed": run.result.passed, "where": run.where,
+                 "rows_used": run.rows_used, "s": round(time.perf_counter() - began, 2)}
+checks.close()
+print(json.dumps({"seconds": time.perf_counter() - started, "peak_mib": own_peak_rss_mib(),
+                  "loaded_mib": loaded_mib, "checks": out}))
+"""
+
+
+def sql(rows: int) -> None:
+    """The contaminated pair as two PostgreSQL tables: the exact checks in the database, and
+    streamed (the data read whole as a file would be, the reference in chunks)."""
+    import io
+    import os
+
+    import psycopg
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from bench.bench_sql import bench_database
+    from tests.checks.leakage_scenario import contaminated_pair
+
+    reference, data, truth = contaminated_pair(rows)
+    with bench_database() as url:
+        started = time.perf_counter()
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(conninfo) as conn:
+            for table, frame in (("train_rows", reference), ("test_rows", data)):
+                empty = sa.create_engine(url)
+                frame.head(0).to_sql(table, empty, index=False)
+                empty.dispose()
+                buffer = io.StringIO()
+                frame.to_csv(buffer, index=False, header=False)
+                with conn.cursor().copy(f"COPY {table} FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(buffer.getvalue())
+                conn.execute(f"ANALYZE {table}")
+        load_s = time.perf_counter() - started
+        print(f"loaded {rows:,} + {rows:,} rows in {load_s:.0f} s", file=sys.stderr)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        print(
+            "| path | rows (each) | s | worker peak MiB (frames held) | samples mix | "
+            "index | date overlap | new category | duplicates |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for where in ("database", "stream"):
+            line = (
+                subprocess.run(
+                    [sys.executable, "-c", _IN_DATABASE, url, where],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    cwd=REPO,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            result = json.loads(line)
+            checks = result["checks"]
+            for name, row in checks.items():
+                print(f"<!-- {where} {name}: {row} -->", file=sys.stderr)
+            print(
+                f"| {where} | {rows:,} | {result['seconds']:.1f} | {result['peak_mib']:.0f} "
+                f"({result['loaded_mib']:.0f} before the checks) | "
+                f"{checks['TrainTestSamplesMix']['value']:.4f} ({truth.samples_mix}) | "
+                f"{checks['IndexTrainTestLeakage']['value']:.4f} ({truth.index_leakage}) | "
+                f"{checks['DateTrainTestLeakageOverlap']['value']:.4f} ({truth.date_leakage}) | "
+                f"{checks['NewCategoryTrainTest']['value']:.6f} ({truth.new_category_ratio}) | "
+                f"{checks['DataDuplicates']['value']:.4f} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("part", choices=["scenario", "clean", "speedup", "big"])
+    parser.add_argument("part", choices=["scenario", "clean", "speedup", "big", "sql"])
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--before", default=BASE_COMMIT)
     parser.add_argument("--no-service", action="store_true", help="in-process only")
@@ -292,6 +409,8 @@ def main() -> None:
         big(args.rows or 10_000_000, args.folder)
     elif args.part == "clean":
         clean(args.rows or 1_000_000)
+    elif args.part == "sql":
+        sql(args.rows or 1_000_000)
     else:
         speedup(args.rows or 100_000)
 

@@ -28,10 +28,16 @@ from app.checks.drift_checks import (
     label_drift_check,
     pps_change_check,
 )
-from app.checks.exact_checks import EXACT_CHECKS, MIXED_TYPES_RANGE, ExactCheck, ExactInputs
+from app.checks.exact_checks import (
+    EXACT_CHECKS,
+    MIXED_TYPES_RANGE,
+    ExactCheck,
+    ExactInputs,
+    ExactSource,
+)
 from app.checks.roles import ROLE_FIELDS, ColumnRoles
 from app.checks.schema_drift import column_kind, measured_categorical, resolve_columns
-from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid
+from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid, UpstreamTimeout
 from app.reports.model import CheckResult, Outcome, Severity
 
 logger = logging.getLogger(__name__)
@@ -210,6 +216,7 @@ def run_deepchecks(
     html_path: Path | None = None,
     plotly_src: str = "/static/plotly.min.js",
     already_sampled: tuple[str, ...] = (),
+    exact_source: ExactSource | None = None,
 ) -> DeepchecksOutcome:
     """Run every leakage, drift and integrity check on `data` (against `reference` where given).
 
@@ -220,7 +227,8 @@ def run_deepchecks(
     `error` row instead. Every feature gets a row in each per-feature check.
     With `html_path`, checks keep their figures and the deepchecks view is written there.
     `already_sampled` names the frames ("data", "reference") that are samples of a larger
-    batch (a SQL batch read in the database): set checks over them are then not exact.
+    batch (a SQL batch read in the database): set checks over them are then not exact, unless
+    `exact_source` answers them over every row of the batch (app/checks/exact_sql.py).
     """
     from deepchecks.tabular import Dataset
     from deepchecks.tabular.utils.task_inference import infer_task_type_by_labels
@@ -316,7 +324,11 @@ def run_deepchecks(
         exact = EXACT_CHECKS.get(spec.name)
         if exact is not None:
             started = time.perf_counter()
-            rows.extend(_exact_rows(spec, exact, inputs, settings, roles.label, already_sampled))
+            rows.extend(
+                _exact_rows(
+                    spec, exact, inputs, settings, roles.label, already_sampled, exact_source
+                )
+            )
             durations[spec.name] = round((time.perf_counter() - started) * 1000)
             continue
         check = spec.build(settings, n_samples)
@@ -664,7 +676,9 @@ def _ratio(key: str, limit_of: Callable[[DeepchecksThresholds], float]) -> Any:
 
 def _measure_samples_mix(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
     ratio = float(value["ratio"])
-    observed = {"ratio": ratio, "duplicated_rows_shown": len(value["data"])}
+    # The database path counts the distinct shared rows instead of bringing them back.
+    shared = value.get("distinct_shared_rows", len(value["data"]))
+    observed = {"ratio": ratio, "duplicated_rows_shown": int(shared)}
     return [_Measure(None, observed, ratio > t.max_samples_mix_ratio)]
 
 
@@ -931,27 +945,39 @@ def _exact_rows(
     settings: DeepchecksSettings,
     label: str | None,
     already_sampled: tuple[str, ...],
+    exact_source: ExactSource | None = None,
 ) -> list[CheckResult]:
     """Rows of a check answered over every row (app/checks/exact_checks.py), read as deepchecks'.
 
     Every row of the frames given, that is: a frame that is itself a sample makes the row
-    `sampled`, since a set question over a sample has no exact answer.
+    `sampled`, since a set question over a sample has no exact answer. A SQL batch's rows are
+    answered by `exact_source` instead, in its database or streamed, where it can.
     """
     limit = getattr(settings.thresholds, spec.thresholds[0]) if spec.thresholds else 0
+    computed_in = "memory"
     try:
-        result = exact(inputs, limit)
+        run = None if exact_source is None else exact_source.run(spec.name, inputs, limit)
+        if run is not None:
+            result, rows_used, computed_in = run.result, run.rows_used, run.where
+            already_sampled = ()
+        else:
+            result = exact(inputs, limit)
+            rows_used = {"data": len(inputs.data)}
+            if spec.train_test and inputs.reference is not None:
+                rows_used["reference"] = len(inputs.reference)
+    except UpstreamTimeout:
+        # The run's failure, not the data's: a 504, as for the suite on the same batch.
+        raise
     except Exception as exc:
         logger.warning("exact check %s crashed: %s", spec.name, exc)
         return [
             _error_row(spec, f"{type(exc).__name__}: {exc}", spec.expected(settings.thresholds))
         ]
-    rows_used = {"data": len(inputs.data)}
-    if spec.train_test and inputs.reference is not None:
-        rows_used["reference"] = len(inputs.reference)
     already_sampled = tuple(side for side in already_sampled if side in rows_used)
     details: dict[str, Any] = {
         "method": "sampled" if already_sampled else "exact",
         "rows_used": rows_used,
+        "computed_in": computed_in,
         "conditions": [
             {
                 "name": spec.name,

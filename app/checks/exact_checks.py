@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,24 @@ class ExactResult:
 
 
 ExactCheck = Callable[[ExactInputs, float], ExactResult]
+
+
+@dataclass(frozen=True)
+class ExactRun:
+    """A check answered elsewhere than on the frames (a SQL batch): its result, the rows it
+    read on each side, and where it ran ("database", or "stream" for chunks read in turn)."""
+
+    result: ExactResult
+    rows_used: dict[str, int]
+    where: Literal["database", "stream"]
+
+
+class ExactSource(Protocol):
+    """Answers exact checks over every row of batches the engine holds only samples of."""
+
+    def run(self, name: str, inputs: ExactInputs, limit: float) -> ExactRun | None:
+        """The check `name` over every row, or None to answer it on the frames instead."""
+        ...
 
 
 def _reference(inputs: ExactInputs) -> pd.DataFrame:
@@ -161,16 +179,35 @@ def rows_in_reference(
 def samples_mix(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """TrainTestSamplesMix: the share of data rows whose features and label (nulls equal to
     nulls) appear in a reference row. `data` holds one row per distinct shared row."""
-    columns = inputs.features + ([inputs.label] if inputs.label is not None else [])
+    columns = samples_mix_columns(inputs)
     found = rows_in_reference(inputs, columns)
-    ratio = float(found.sum()) / len(inputs.data)
     shared = inputs.data.loc[found, columns].drop_duplicates()
+    return samples_mix_result(int(found.sum()), len(inputs.data), shared, max_ratio)
+
+
+def samples_mix_columns(inputs: ExactInputs) -> list[str]:
+    """The columns TrainTestSamplesMix compares: the features, then the label."""
+    return inputs.features + ([inputs.label] if inputs.label is not None else [])
+
+
+def samples_mix_result(
+    found: int, rows: int, shared: pd.DataFrame, max_ratio: float, *, distinct: int | None = None
+) -> ExactResult:
+    """TrainTestSamplesMix's value from `found` data rows (of `rows`) seen in the reference.
+
+    `shared` holds the distinct shared rows, or some of them when `distinct` counts them all
+    (the database path counts them instead of bringing every one back).
+    """
+    ratio = float(found) / rows
     detail = (
         f"Percent of test data samples that appear in train data: {ratio:.2%}"
         if ratio
         else "No samples mix found"
     )
-    return ExactResult({"ratio": ratio, "data": shared}, ratio <= max_ratio, detail)
+    value: dict[str, Any] = {"ratio": ratio, "data": shared}
+    if distinct is not None:
+        value["distinct_shared_rows"] = distinct
+    return ExactResult(value, ratio <= max_ratio, detail)
 
 
 # --- ids and dates --------------------------------------------------------------------------
@@ -186,7 +223,12 @@ def index_leakage(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     reference = _reference(inputs)
     data_ids = pd.Series(inputs.data[inputs.index].dropna().unique())
     shared = data_ids[data_ids.isin(reference[inputs.index].dropna())]
-    ratio = len(shared) / len(inputs.data)
+    return index_leakage_result(len(shared), len(inputs.data), max_ratio)
+
+
+def index_leakage_result(shared_ids: int, rows: int, max_ratio: float) -> ExactResult:
+    """IndexTrainTestLeakage's value: `shared_ids` distinct shared ids over `rows` data rows."""
+    ratio = shared_ids / rows
     detail = f"Found {ratio:.2%} of index leakage" if ratio else "No index leakage found"
     return ExactResult(ratio, ratio <= max_ratio, detail)
 
@@ -203,7 +245,12 @@ def date_overlap(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     data_dates = _dates(inputs.data, inputs.datetime)
     last = reference_dates.max()
     leaked = int((data_dates < last).sum()) if not pd.isna(last) else 0
-    ratio = leaked / len(inputs.data)
+    return date_leakage_result(leaked, len(inputs.data), max_ratio)
+
+
+def date_leakage_result(leaked: int, rows: int, max_ratio: float) -> ExactResult:
+    """Either date check's value: `leaked` data rows over `rows`."""
+    ratio = leaked / rows
     detail = f"Found {ratio:.2%} leaked dates" if ratio else "No leakage found"
     return ExactResult(ratio, ratio <= max_ratio, detail)
 
@@ -214,9 +261,7 @@ def date_duplicates(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     reference_dates = _dates(_reference(inputs), inputs.datetime)
     data_dates = _dates(inputs.data, inputs.datetime)
     leaked = int(data_dates.isin(reference_dates).sum())
-    ratio = leaked / len(inputs.data)
-    detail = f"Found {ratio:.2%} leaked dates" if ratio else "No leakage found"
-    return ExactResult(ratio, ratio <= max_ratio, detail)
+    return date_leakage_result(leaked, len(inputs.data), max_ratio)
 
 
 # --- values the reference never had ---------------------------------------------------------
@@ -236,7 +281,7 @@ def _sorted(values: list[Any]) -> list[Any]:
         return sorted(values, key=str)
 
 
-def _by_count(counts: pd.Series[Any]) -> list[tuple[Any, int]]:
+def by_count(counts: pd.Series[Any]) -> list[tuple[Any, int]]:
     """(value, rows) pairs, most rows first, ties in value order as deepchecks sorts them."""
     rows = {value: int(n) for value, n in counts.items()}
     return sorted(((value, rows[value]) for value in _sorted(list(rows))), key=lambda p: -p[1])
@@ -251,22 +296,30 @@ def _unseen(data: pd.Series[Any], reference: pd.Series[Any]) -> list[tuple[Any, 
     if isinstance(known.dtype, pd.CategoricalDtype):
         known = known.astype(object)
     unseen = present[~present.isin(known.unique())]
-    return _by_count(unseen.value_counts(sort=False))
+    return by_count(unseen.value_counts(sort=False))
 
 
 def new_category(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """NewCategoryTrainTest: per categorical feature, the share of data rows holding a value
     no reference row holds. The value also names each new category and its row count."""
-    records = []
     reference = _reference(inputs)
-    for col in inputs.categorical:
-        unseen = _unseen(inputs.data[col], reference[col])
-        rows = sum(n for _, n in unseen)
+    unseen = {col: _unseen(inputs.data[col], reference[col]) for col in inputs.categorical}
+    return new_category_result(unseen, len(inputs.data), max_ratio)
+
+
+def new_category_result(
+    unseen_by_column: dict[str, list[tuple[Any, int]]], rows: int, max_ratio: float
+) -> ExactResult:
+    """NewCategoryTrainTest's value from each categorical feature's unseen (value, rows) pairs,
+    most rows first (`by_count`), over `rows` data rows."""
+    records = []
+    for col, unseen in unseen_by_column.items():
+        count = sum(n for _, n in unseen)
         records.append(
             {
                 "Feature Name": col,
                 "# New Categories": len(unseen),
-                "Ratio of New Categories": rows / len(inputs.data),
+                "Ratio of New Categories": count / rows,
                 "New categories": [value for value, _ in unseen],
                 "Rows per new category": dict(unseen),
             }
@@ -293,9 +346,14 @@ def new_label(inputs: ExactInputs, max_new: float) -> ExactResult:
     """NewLabelTrainTest: label values of the data that no reference row holds."""
     assert inputs.label is not None
     unseen = _unseen(inputs.data[inputs.label], _reference(inputs)[inputs.label])
+    return new_label_result(unseen, len(inputs.data), max_new)
+
+
+def new_label_result(unseen: list[tuple[Any, int]], rows: int, max_new: float) -> ExactResult:
+    """NewLabelTrainTest's value from the unseen (label, rows) pairs over `rows` data rows."""
     per_label = dict(unseen)
     value = {
-        "n_samples": len(inputs.data),
+        "n_samples": rows,
         "n_new_labels_samples": sum(per_label.values()),
         "new_labels": _sorted(list(per_label)),
         "n_samples_per_new_label": per_label,
@@ -392,7 +450,12 @@ def data_duplicates(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     A breach is a warning, as in deepchecks."""
     codes = _codes_frame(inputs, [str(c) for c in inputs.data.columns], 0)
     distinct = len(np.unique(_group_ids(codes)))
-    ratio = 1.0 - distinct / len(codes)
+    return data_duplicates_result(distinct, len(codes), max_ratio)
+
+
+def data_duplicates_result(distinct: int, rows: int, max_ratio: float) -> ExactResult:
+    """DataDuplicates' value from the `distinct` rows among `rows`; a breach warns."""
+    ratio = 1.0 - distinct / rows
     detail = f"{ratio:.2%} of data samples are duplicates"
     return ExactResult(ratio, ratio <= max_ratio, detail, breach="WARN")
 
@@ -407,8 +470,15 @@ def conflicting_labels(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     per_group = pd.DataFrame({"group": groups, "label": labels}).groupby("group")["label"]
     conflicting = per_group.nunique().pipe(lambda n: n.index[n > 1]).to_numpy()
     in_conflict = int(np.isin(groups, conflicting).sum())
-    ratio = in_conflict / len(groups)
-    value = {"percent_of_conflicting_samples": ratio, "conflicting_groups": len(conflicting)}
+    return conflicting_labels_result(in_conflict, len(conflicting), len(groups), max_ratio)
+
+
+def conflicting_labels_result(
+    in_conflict: int, groups: int, rows: int, max_ratio: float
+) -> ExactResult:
+    """ConflictingLabels' value: `in_conflict` rows of `rows`, in `groups` conflicting groups."""
+    ratio = in_conflict / rows
+    value = {"percent_of_conflicting_samples": ratio, "conflicting_groups": groups}
     detail = f"Ambiguous sample ratio: {ratio:.2%}"
     return ExactResult(value, ratio <= max_ratio, detail)
 
@@ -420,6 +490,12 @@ def single_value(inputs: ExactInputs, _limit: float) -> ExactResult:
         codes = column_codes(inputs, str(col))[0]
         present = inputs.data[col].notna().to_numpy()
         value[str(col)] = len(pd.unique(codes[present]))
+    return single_value_result(value)
+
+
+def single_value_result(distinct: dict[str, int]) -> ExactResult:
+    """IsSingleValue's value: distinct non-null values per column; a column with one fails."""
+    value = distinct
     single = [col for col, n in value.items() if n == 1]
     detail = f"Found {len(single)} columns with a single value: {single}" if single else "Passed"
     return ExactResult(value, not single, detail)

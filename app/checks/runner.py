@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from app.checks.deepchecks_engine import DeepchecksSettings, resolve_config, run_deepchecks
+from app.checks.exact_sql import SqlBatch, SqlExactChecks
 from app.checks.expectations import LoadedSuite, check_expectations, run_suite
 from app.checks.sql_engine import validate_sql_batch
 from app.core.config import get_settings
@@ -17,6 +18,7 @@ from app.ingest.formats import DataFormat, DecodeLimits, describe_columns, read_
 from app.ingest.references import (
     BatchReference,
     SqlFormat,
+    connection_url,
     read_reference,
     read_sample,
     resolve_reference,
@@ -124,15 +126,23 @@ def run_validation(job: ValidationJob) -> Report:
             "data": job.data.is_sql and dataset.rows > len(frame),
             "reference": job.reference is not None and job.reference.is_sql,
         }
-        outcome = run_deepchecks(
-            frame,
-            reference_frame,
-            roles,
-            settings,
-            html_path=html_path,
-            plotly_src=PLOTLY_SRC,
-            already_sampled=tuple(side for side, sampled in cut.items() if sampled),
-        )
+        # ...but the set checks over a SQL batch still see every row: in its database, or
+        # streamed in chunks past the other dataset (app/checks/exact_sql.py).
+        exact_source = _sql_exact_checks(job)
+        try:
+            outcome = run_deepchecks(
+                frame,
+                reference_frame,
+                roles,
+                settings,
+                html_path=html_path,
+                plotly_src=PLOTLY_SRC,
+                already_sampled=tuple(side for side, sampled in cut.items() if sampled),
+                exact_source=exact_source,
+            )
+        finally:
+            if exact_source is not None:
+                exact_source.close()
         checks.extend(outcome.checks)
         used_roles = outcome.roles
         if outcome.html_error:
@@ -213,6 +223,24 @@ def _validate_sql(job: ValidationJob) -> tuple[DatasetInfo, list[CheckResult]]:
     )
     dataset.name = job.data.name
     return dataset, checks
+
+
+def _sql_exact_checks(job: ValidationJob) -> SqlExactChecks | None:
+    """The exact checks over the job's SQL batches, or None when neither side is one."""
+    settings = get_settings()
+    sides: dict[str, SqlBatch] = {}
+    for field, data in (("data", job.data), ("reference", job.reference)):
+        if data is None or not data.is_sql:
+            continue
+        assert data.location is not None
+        resolved = resolve_reference(data.location, settings, field=field)
+        url = connection_url(data.location, settings, field)
+        sides[field] = SqlBatch(data.location, resolved.columns, url, field)
+    if not sides:
+        return None
+    return SqlExactChecks(
+        sides.get("data"), sides.get("reference"), settings.sql_statement_timeout_s
+    )
 
 
 def _sql_sample(

@@ -386,7 +386,12 @@ def _method(details: dict[str, Any]) -> str | None:
             f"{side} {format_number(n)}" for side, n in used.items() if isinstance(n, int)
         )
     label = "exact, all rows" if method == "exact" else "sampled"
-    return f"{label}{sides}"
+    # A SQL batch's exact rows say where they were counted: its database, or streamed chunks.
+    where = _COMPUTED_IN.get(str(details.get("computed_in"))) if method == "exact" else None
+    return f"{label}{f' {where}' if where else ''}{sides}"
+
+
+_COMPUTED_IN = {"database": "in the database", "stream": "streamed from the database"}
 
 
 def _check_row(check: CheckResult) -> CheckRow:

@@ -447,27 +447,50 @@ async def test_start_is_refused_for_a_superuser_connection(
     assert not (tmp_path / "data").exists()  # refused before anything was set up
 
 
-async def test_set_checks_over_a_sql_reference_say_sampled_and_over_whole_files_exact(
+async def test_set_checks_over_sql_batches_are_exact_in_the_database_or_streamed(
     client: AsyncClient, lake: Path
 ) -> None:
-    # A SQL batch reaches the checks as a sample read in the database: no exact claim on it.
+    # Data and reference on one connection: the set checks run in the database.
     body = {
-        "data": {"uri": f"file://{lake}/penguins.csv"},
-        "reference": {"connection": "warehouse", "table": "penguins"},
+        "data": {"connection": "pg", "table": "penguins"},
+        "reference": {"connection": "pg", "query": "select * from penguins"},
         "suite": "penguins",
         "label": "species",
     }
     status, report = await post(client, body)
     assert status == 200, report
+    rows = {c["name"]: c for c in report["checks"] if c["source"] == "deepchecks"}
+    for name in ("TrainTestSamplesMix", "NewLabelTrainTest", "DataDuplicates"):
+        assert rows[name]["details"]["method"] == "exact", name
+        assert rows[name]["details"]["computed_in"] == "database", name
+    assert rows["TrainTestSamplesMix"]["details"]["rows_used"] == {"data": 344, "reference": 344}
+    assert rows["TrainTestSamplesMix"]["observed"]["ratio"] == 1.0
+    assert rows["TrainTestSamplesMix"]["outcome"] == "failed"
+
+    # A file's data against a SQL reference: the reference streams past the file's rows.
+    body["data"] = {"uri": f"file://{lake}/penguins.csv"}
+    body["reference"] = {"connection": "warehouse", "table": "penguins"}
+    status, report = await post(client, body)
+    assert status == 200, report
     mix = next(c for c in report["checks"] if c["name"] == "TrainTestSamplesMix")
-    assert mix["details"]["method"] == "sampled"
-    assert mix["details"]["sampled_before_the_check"] == ["reference"]
+    assert mix["details"]["method"] == "exact"
+    assert mix["details"]["computed_in"] == "stream"
+    assert mix["details"]["rows_used"] == {"data": 344, "reference": 344}
     assert mix["outcome"] == "failed"
+    # A set check not answered over a SQL batch still names the side it saw a sample of.
+    mismatch = [
+        c
+        for c in report["checks"]
+        if c["name"] == "StringMismatchComparison" and c["outcome"] != "skipped"
+    ]
+    assert {c["details"]["method"] for c in mismatch} == {"sampled"}
+    assert mismatch[0]["details"]["sampled_before_the_check"] == ["reference"]
 
     body["reference"] = {"uri": f"file://{lake}/penguins.csv"}
     status, report = await post(client, body)
     assert status == 200, report
     mix = next(c for c in report["checks"] if c["name"] == "TrainTestSamplesMix")
     assert mix["details"]["method"] == "exact"
+    assert mix["details"]["computed_in"] == "memory"
     assert mix["details"]["rows_used"] == {"data": 344, "reference": 344}
     assert mix["observed"]["ratio"] == 1.0

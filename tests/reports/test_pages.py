@@ -216,6 +216,24 @@ def test_each_deepchecks_row_says_whether_it_was_exact_or_sampled_and_on_how_man
     assert len(Page(html).find("span", "method")) == 2
 
 
+def test_an_exact_row_over_a_sql_batch_says_it_was_counted_in_the_database() -> None:
+    in_database = check(
+        "leakage",
+        column=None,
+        source="deepchecks",
+        name="IndexTrainTestLeakage",
+        outcome="failed",
+        observed={"leakage_ratio": 0.05},
+        details={
+            "method": "exact",
+            "computed_in": "database",
+            "rows_used": {"data": 2_000_000, "reference": 1_000_000},
+        },
+    )
+    html = render_report(report([in_database]), now=NOW)
+    assert "exact, all rows in the database: data 2,000,000, reference 1,000,000" in Page(html).text
+
+
 def test_every_category_gets_a_section_and_failing_categories_come_first() -> None:
     categories = ["schema", "missing", "range", "set", "volume", "leakage", "integrity"]
     checks = [check(c, outcome="passed") for c in categories]
