@@ -671,6 +671,8 @@ def error_row(expectation: dict[str, Any], message: str | None = None) -> CheckR
     )
     if message is not None:
         row.details["error"] = message
+    # Where the severity came from; a request's per_check may override it (check_config.py).
+    row.details["set_by"] = {"severity": "suite" if "severity" in expectation else "default"}
     return row
 
 
