@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from app.checks.check_config import apply_check_config, check_columns, check_expectation_types
 from app.checks.decisions import DriftTest, decide_drift
 from app.checks.deepchecks_engine import CHECK_THRESHOLDS, resolve_config
+from app.checks.expectations import parse_suite
 from app.core.errors import InvalidRequest, SuiteInvalid
 from app.reports.model import CheckResult, summarise
 
@@ -177,3 +179,12 @@ def test_a_column_limit_changes_only_that_columns_drift_decision() -> None:
     # The p-values are adjusted over the same family either way.
     same_family = decide_drift(tests, 0.1, 0.01)["income"]
     assert decided["income"].p_value_adjusted == same_family.p_value_adjusted
+
+
+def test_suite_per_check_naming_an_expectation_type_it_lacks_is_refused_when_loaded() -> None:
+    suite = {
+        "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}}],
+        "meta": {"datagate": {"per_check": {"expect_column_values_to_be_unique": {}}}},
+    }
+    with pytest.raises(SuiteInvalid, match="expect_column_values_to_be_unique"):
+        parse_suite("s", json.dumps(suite), "inline", check=False)
