@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -210,8 +211,9 @@ def _level_options(
         raise error(f"{where}.severity: {severity!r} is not one of critical, warning, info")
     thresholds = {k: v for k, v in given.items() if k not in (SEVERITY, COLUMNS)}
     for key, value in thresholds.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise error(f"{where}.{key}: expected a number, got {value!r}")
+        # A non-finite limit has no JSON form in the report that states it.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not isfinite(value):
+            raise error(f"{where}.{key}: expected a finite number, got {value!r}")
     try:
         validate_thresholds(thresholds)
     except ValueError as exc:

@@ -95,6 +95,7 @@ def test_nothing_set_is_the_default() -> None:
         ({"DataDuplicates": {"max_feature_drift": 0.1}}, "max_feature_drift"),
         ({"DataDuplicates": {"max_duplicates_ratio": -1}}, "max_duplicates_ratio"),
         ({"DataDuplicates": {"max_duplicates_ratio": True}}, "max_duplicates_ratio"),
+        ({"FeatureDrift": {"max_feature_drift": float("inf")}}, "finite"),
         ({"DataDuplicates": {"columns": {"x": {}}}}, "columns"),
         ({"LabelDrift": {"columns": {"y": {}}}}, "columns"),
         ({"FeatureDrift": {"columns": {"x": {"drift_alpha": 0.1}}}}, "drift_alpha"),
