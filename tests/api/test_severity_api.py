@@ -270,3 +270,15 @@ async def test_suite_with_a_bad_per_check_is_refused_when_stored(client: AsyncCl
     response = await client.put(f"/v1/suites/sev-{uuid.uuid4().hex[:8]}", json=suite)
     assert response.status_code == 422
     assert "loud" in response.json()["error"]["message"]
+
+
+async def test_bad_per_check_is_refused_before_a_job_is_queued(
+    client: AsyncClient, diamonds_split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    train, test = diamonds_split
+    suite = await put_suite(client, {})
+    status, body = await validate(
+        client, suite, test, train, wait="false", per_check={"DataDuplicates": {"max_ratio": 1}}
+    )
+    assert status == 422, body
+    assert "max_ratio" in body["error"]["message"]
