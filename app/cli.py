@@ -209,15 +209,51 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("categorical", "features"):
         if getattr(args, key, None):
             options[key] = [c.strip() for c in getattr(args, key).split(",") if c.strip()]
-    if getattr(args, "thresholds", None):
+    if getattr(args, "thresholds", None) or getattr(args, "drift_alpha", None):
         from app.api.routes.validations import request_thresholds
         from app.core.errors import DatagateError
 
+        alpha = {"drift_alpha": args.drift_alpha} if getattr(args, "drift_alpha", None) else {}
         try:
-            options["thresholds"] = request_thresholds(args.thresholds, {})
+            options["thresholds"] = request_thresholds(getattr(args, "thresholds", None), alpha)
         except DatagateError as exc:
-            raise UsageError(f"--thresholds: {exc.message}") from exc
+            flag = "--drift-alpha" if "drift_alpha" in exc.message else "--thresholds"
+            raise UsageError(f"{flag}: {exc.message}") from exc
+    per_check = _per_check(getattr(args, "per_check", None), getattr(args, "severity", None))
+    if per_check:
+        options["per_check"] = per_check
     return options
+
+
+def _per_check(raw: str | None, severities: list[str] | None) -> dict[str, Any]:
+    """`--per-check JSON` with each `--severity CHECK[:COLUMN]=LEVEL` merged into it.
+
+    Only the shape is read here; the service checks names, options and values (a 422 that
+    names them), so the CLI and the API refuse the same things.
+    """
+    from app.api.routes.validations import request_per_check
+    from app.core.errors import DatagateError
+
+    try:
+        per_check = request_per_check(raw)
+    except DatagateError as exc:
+        raise UsageError(f"--per-check: {exc.message}") from exc
+    for given in severities or []:
+        target, sep, level = given.partition("=")
+        check, _, column = target.partition(":")
+        if not sep or not check or not level:
+            raise UsageError(
+                f"--severity {given!r}: expected CHECK=LEVEL or CHECK:COLUMN=LEVEL, "
+                "e.g. DataDuplicates=critical"
+            )
+        entry = per_check.setdefault(check, {})
+        if not isinstance(entry, dict):
+            raise UsageError(f"--per-check: {check} must be an object")
+        if column:
+            entry.setdefault("columns", {}).setdefault(column, {})["severity"] = level
+        else:
+            entry["severity"] = level
+    return per_check
 
 
 def _server_url(args: argparse.Namespace) -> str:
@@ -305,6 +341,7 @@ def validate_locally(
         reference=local_data_input(reference, None) if reference else None,
         roles=request_roles(fields),
         thresholds=options.get("thresholds") or {},
+        per_check=options.get("per_check") or {},
         max_rows=settings.max_rows,
         sample_values=settings.sample_values,
     )
@@ -460,6 +497,25 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--categorical", help="comma-separated categorical columns")
     validate.add_argument("--features", help="comma-separated feature columns")
     validate.add_argument("--thresholds", help='JSON object, e.g. {"max_feature_drift": 0.3}')
+    validate.add_argument(
+        "--drift-alpha",
+        dest="drift_alpha",
+        help="FeatureDrift and LabelDrift: family-wise significance level (default 0.01)",
+    )
+    validate.add_argument(
+        "--per-check",
+        dest="per_check",
+        metavar="JSON",
+        help='severity and thresholds per check and column, e.g. {"FeatureDrift": '
+        '{"columns": {"income": {"max_feature_drift": 0.5}}}} (docs/severity.md)',
+    )
+    validate.add_argument(
+        "--severity",
+        action="append",
+        metavar="CHECK[:COLUMN]=LEVEL",
+        help="critical, warning or info for a check (or one column of it); repeatable, "
+        "e.g. --severity DataDuplicates=critical",
+    )
     validate.add_argument("--format", help="dataset format when the file name does not say")
     validate.add_argument("--dataset-name", help="name shown in the report")
     validate.add_argument("--output", "-o", help="write the report JSON to this file")

@@ -164,6 +164,9 @@ class ValidationRequest:
     categorical: list[str] | None = None
     features: list[str] | None = None
     thresholds: dict[str, float] | None = None
+    # Severity and thresholds per check and per column, e.g.
+    # {"DataDuplicates": {"severity": "critical"}} (docs/severity.md).
+    per_check: dict[str, Any] | None = None
     dataset_name: str | None = None
     format: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -178,6 +181,8 @@ class ValidationRequest:
                 values[key] = list(getattr(self, key))
         if self.thresholds:
             values["thresholds"] = dict(self.thresholds)
+        if self.per_check:
+            values["per_check"] = dict(self.per_check)
         if self.dataset_name:
             values["dataset_name"] = self.dataset_name
         if self.format:

@@ -336,3 +336,34 @@ def test_progress_draws_on_a_terminal_and_stays_quiet_in_ci(
     monkeypatch.delenv("CI")
     assert Progress(Terminal()).enabled
     assert not Progress(io.StringIO()).enabled  # a log file, not a terminal
+
+
+def test_severity_flags_turn_failed_expectations_into_warnings(datagate_server: Server) -> None:
+    run = datagate(
+        "validate", PENGUINS_BAD, "--suite", "penguins",
+        "--severity", "expect_column_values_to_not_be_null:bill_length_mm=warning",
+        "--severity", "expect_column_values_to_be_in_set=warning",
+        "--per-check", '{"expect_column_values_to_be_between": {"severity": "info"}}',
+        env=datagate_server.env(),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "0 failed, 3 warned" in run.stdout
+    assert "column=body_mass_g (info)" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--severity", "DataDuplicates=loud"], "'loud' is not one of critical"),
+        (["--severity", "DataDuplicates"], "expected CHECK=LEVEL"),
+        (["--per-check", "{oops"], "--per-check"),
+        (["--drift-alpha", "2"], "drift_alpha"),
+    ],
+    ids=["bad-level", "no-level", "bad-json", "alpha-out-of-range"],
+)
+def test_bad_severity_or_alpha_flags_exit_2_naming_them(
+    datagate_server: Server, flags: list[str], message: str
+) -> None:
+    run = datagate("validate", PENGUINS, "--suite", "penguins", *flags, env=datagate_server.env())
+    assert run.returncode == 2
+    assert message in run.stderr

@@ -232,6 +232,16 @@ def test_references_are_sent_as_a_json_body() -> None:
         }
 
 
+def test_per_check_is_sent_as_json_in_a_form_and_as_an_object_in_a_body() -> None:
+    per_check = {"DataDuplicates": {"severity": "critical"}}
+    upload = ValidationRequest(data=str(PENGUINS), suite="penguins", per_check=per_check)
+    with request_body(upload, wait=True) as body:
+        assert json.loads(body["data"]["per_check"]) == per_check
+    referenced = ValidationRequest(data="s3://bucket/b.parquet", suite="p", per_check=per_check)
+    with request_body(referenced, wait=True) as body:
+        assert body["json"]["per_check"] == per_check
+
+
 def test_local_files_are_uploaded_as_multipart_with_form_fields() -> None:
     request = ValidationRequest(data=str(PENGUINS), suite="penguins", categorical=["island"])
     with request_body(request, wait=True) as body:

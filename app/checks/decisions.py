@@ -168,19 +168,24 @@ def rows_needed_to_tell(reference_rows: int, data_rows: int, level: float) -> in
 
 
 def decide_drift(
-    tests: Mapping[str, DriftTest], max_effect: float, alpha: float
+    tests: Mapping[str, DriftTest],
+    max_effect: float,
+    alpha: float,
+    column_max_effect: Mapping[str, float] | None = None,
 ) -> dict[str, DriftDecision]:
     """A column drifts when its effect passes `max_effect` AND it is significant family-wise.
 
     Rule: Holm-adjust the p-values of all columns measured together (one family per check and
     run); a column drifts when effect > max_effect and adjusted p < alpha. Significance alone
-    would flag trivia on big data; the effect size alone flags noise on small data.
+    would flag trivia on big data; the effect size alone flags noise on small data. A column in
+    `column_max_effect` is held to its own effect size; alpha stays one level for the family.
     """
     names = list(tests)
     adjusted = holm_adjust([tests[n].p_value for n in names])
+    limits = column_max_effect or {}
     return {
         name: DriftDecision(
-            drifted=tests[name].effect > max_effect and p_adj < alpha,
+            drifted=tests[name].effect > limits.get(name, max_effect) and p_adj < alpha,
             effect=tests[name].effect,
             p_value=tests[name].p_value,
             p_value_adjusted=p_adj,
@@ -288,6 +293,7 @@ def judge_drift(
     categorical: set[str],
     max_effect: float,
     alpha: float,
+    column_max_effect: Mapping[str, float] | None = None,
 ) -> dict[str, DriftDecision | TooSmall]:
     """Every column of `columns` judged: measured and decided as one family, or too small.
 
@@ -312,5 +318,5 @@ def judge_drift(
             tests[column] = categorical_drift(ref, dat)
         else:
             tests[column] = numeric_drift(ref.to_numpy(), dat.to_numpy())
-    judged.update(decide_drift(tests, max_effect, alpha))
+    judged.update(decide_drift(tests, max_effect, alpha, column_max_effect))
     return {column: judged[column] for column in columns}

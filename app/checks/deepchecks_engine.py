@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.checks.check_config import CheckCatalogue, CheckConfig, parse_per_check
 from app.checks.decisions import predictive_feature_is_a_warning
 from app.checks.drift_checks import (
     DATAGATE_KEY,
@@ -121,6 +122,11 @@ class DeepchecksSettings(BaseModel):
         description="`always`: integrity checks run on every validation of this suite, even "
         "without a reference or roles in the request",
     )
+    per_check: CheckConfig = Field(
+        default_factory=CheckConfig,
+        description="Severity and thresholds per check and per column, suite and request "
+        "(app/checks/check_config.py)",
+    )
 
     @field_validator("checks")
     @classmethod
@@ -150,15 +156,31 @@ def resolve_config(
     suite_meta: Mapping[str, Any] | None,
     request_roles: Mapping[str, Any] | None,
     request_thresholds: Mapping[str, Any] | None,
+    request_per_check: Mapping[str, Any] | None = None,
 ) -> tuple[ColumnRoles, DeepchecksSettings]:
-    """Merge the suite's `meta["datagate"]` under the request's roles and thresholds.
+    """Merge the suite's `meta["datagate"]` under the request's roles, thresholds and per_check.
 
-    The suite block may hold `roles` and `thresholds` dicts and the other DeepchecksSettings
-    fields. A request value of None (or an empty string) leaves the suite's value in place.
+    The suite block may hold `roles`, `thresholds` and `per_check` dicts and the other
+    DeepchecksSettings fields. A request value of None (or an empty string) leaves the suite's
+    value in place.
     """
     block = _mapping((suite_meta or {}).get(META_KEY), f'meta["{META_KEY}"]')
     suite_roles = _mapping(block.pop("roles", None), f'meta["{META_KEY}"]["roles"]')
     suite_thresholds = _mapping(block.pop("thresholds", None), f'meta["{META_KEY}"]["thresholds"]')
+    suite_per_check = parse_per_check(
+        block.pop("per_check", None),
+        check_catalogue(),
+        where=f'suite meta["{META_KEY}"].per_check',
+        error=SuiteInvalid,
+        validate_thresholds=_validate_threshold_values,
+    )
+    request_per_check_parsed = parse_per_check(
+        request_per_check or None,
+        check_catalogue(),
+        where="per_check",
+        error=InvalidRequest,
+        validate_thresholds=_validate_threshold_values,
+    )
 
     _refuse_unknown(suite_roles, ROLE_FIELDS, f'suite meta["{META_KEY}"]["roles"]', SuiteInvalid)
     _refuse_unknown(
@@ -168,6 +190,7 @@ def resolve_config(
         SuiteInvalid,
     )
     setting_keys = tuple(k for k in DeepchecksSettings.model_fields if k != "thresholds")
+    # `per_check` was taken out above: it is listed as accepted, never validated twice.
     _refuse_unknown(
         block, (*setting_keys, "roles", "thresholds"), f'suite meta["{META_KEY}"]', SuiteInvalid
     )
@@ -197,7 +220,39 @@ def resolve_config(
         )
     except ValidationError as exc:
         raise InvalidRequest(_first_error(exc)) from exc
-    return roles, suite_settings.model_copy(update={"thresholds": thresholds})
+    per_check = CheckConfig(
+        suite=suite_per_check,
+        request=request_per_check_parsed,
+        suite_thresholds=frozenset(suite_thresholds),
+        request_thresholds=frozenset(given_thresholds),
+    )
+    return roles, suite_settings.model_copy(
+        update={"thresholds": thresholds, "per_check": per_check}
+    )
+
+
+def check_catalogue() -> dict[str, CheckCatalogue]:
+    """What `per_check` may set for each check: its thresholds, and columns where it has them."""
+    return {
+        spec.name: CheckCatalogue(spec.thresholds, spec.per_column and not spec.on_label)
+        for spec in _SPECS
+    }
+
+
+def _validate_threshold_values(values: dict[str, Any]) -> None:
+    """Hold `per_check` thresholds to the ranges of the same fields in DeepchecksThresholds."""
+    try:
+        DeepchecksThresholds.model_validate(values)
+    except ValidationError as exc:
+        raise ValueError(_first_error(exc)) from exc
+
+
+def _settings_for(spec: _Spec, settings: DeepchecksSettings) -> DeepchecksSettings:
+    """The settings one check runs with: its own `per_check` thresholds over the global ones."""
+    own = settings.per_check.check_thresholds(spec.name, spec.thresholds)
+    if not own:
+        return settings
+    return settings.model_copy(update={"thresholds": settings.thresholds.model_copy(update=own)})
 
 
 def plotly_js_path() -> Path:
@@ -321,17 +376,16 @@ def run_deepchecks(
         if missing:
             rows.append(_not_applicable_row(spec, missing, resolved.role_reasons))
             continue
+        own = _settings_for(spec, settings)
         exact = EXACT_CHECKS.get(spec.name)
         if exact is not None:
             started = time.perf_counter()
             rows.extend(
-                _exact_rows(
-                    spec, exact, inputs, settings, roles.label, already_sampled, exact_source
-                )
+                _exact_rows(spec, exact, inputs, own, roles.label, already_sampled, exact_source)
             )
             durations[spec.name] = round((time.perf_counter() - started) * 1000)
             continue
-        check = spec.build(settings, n_samples)
+        check = spec.build(own, n_samples)
         started = time.perf_counter()
         try:
             # deepchecks' permutation importance asks joblib for n_jobs=-1 worker processes:
@@ -370,7 +424,7 @@ def run_deepchecks(
             "n_samples": n_samples,
             "rows_checked": checked,
         }
-        rows.extend(_rows_for(spec, result.value, details, settings, roles.label))
+        rows.extend(_rows_for(spec, result.value, details, own, roles.label))
     every_feature = [c for c in data.columns if c in features or c in resolved.not_measured]
     kinds = {c: column_kind(data[c]) for c in every_feature}
     rows = _every_feature_has_a_row(rows, kinds, categorical, resolved.not_measured)
@@ -591,6 +645,7 @@ def _build_feature_drift(s: DeepchecksSettings, n: int) -> Any:
     return feature_drift_check(
         s.thresholds.max_feature_drift,
         s.thresholds.drift_alpha,
+        column_max_effect=s.per_check.column_thresholds("FeatureDrift", "max_feature_drift"),
         n_samples=n,
         random_state=s.random_state,
         numerical_drift_method=s.numerical_drift_method,
@@ -918,6 +973,8 @@ _SPECS: tuple[_Spec, ...] = (
 # fmt: on
 
 CHECK_NAMES: tuple[str, ...] = tuple(spec.name for spec in _SPECS)
+# The thresholds each check states in its rows' `expected`: where each came from is reported.
+CHECK_THRESHOLDS: dict[str, tuple[str, ...]] = {spec.name: spec.thresholds for spec in _SPECS}
 
 
 # --- turning deepchecks results into rows ---------------------------------------------------

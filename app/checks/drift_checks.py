@@ -8,6 +8,7 @@ below the size at which a PPS change is noise; its value says so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -22,10 +23,20 @@ from app.checks.decisions import (
 DATAGATE_KEY = "datagate"
 
 
-def feature_drift_check(max_effect: float, alpha: float, **options: Any) -> Any:
-    """A deepchecks FeatureDrift whose condition is datagate's per-column drift decision."""
+def feature_drift_check(
+    max_effect: float,
+    alpha: float,
+    *,
+    column_max_effect: Mapping[str, float] | None = None,
+    **options: Any,
+) -> Any:
+    """A deepchecks FeatureDrift whose condition is datagate's per-column drift decision.
+
+    `column_max_effect`: columns held to an effect size of their own (`per_check`).
+    """
     check = _classes()[0](**options)
     check.datagate_limits = (max_effect, alpha)
+    check.datagate_column_limits = dict(column_max_effect or {})
     name = f"no feature drifts: effect > {max_effect} and Holm-adjusted p < {alpha}"
     return check.add_condition(name, _features_pass)
 
@@ -97,6 +108,7 @@ def _classes() -> tuple[type[Any], type[Any], type[Any]]:
         """FeatureDrift, each scored column also judged by datagate."""
 
         datagate_limits: tuple[float, float]
+        datagate_column_limits: dict[str, float]
 
         def run_logic(self, context: Any) -> Any:
             result = super().run_logic(context)
@@ -109,6 +121,7 @@ def _classes() -> tuple[type[Any], type[Any], type[Any]]:
                 {str(c) for c in context.train.cat_features},
                 max_effect,
                 alpha,
+                column_max_effect=self.datagate_column_limits,
             )
             for column, info in result.value.items():
                 info[DATAGATE_KEY] = _verdict(judged[str(column)])

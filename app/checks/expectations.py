@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from app.checks.allowance import allowance_problem, apply_allowances
+from app.checks.check_config import check_expectation_types
 from app.checks.deepchecks_engine import resolve_config
 from app.checks.suite_safety import (
     CheckTimeout,
@@ -201,14 +202,15 @@ def parse_suite(
         raise SuiteInvalid(f'suite "{name}": "meta" must be an object')
     if not isinstance(meta.get("datagate", {}), dict):
         raise SuiteInvalid(f'suite "{name}": "meta.datagate" must be an object')
-    try:
-        # Roles and thresholds for deepchecks: a bad key is found when the suite loads, not
-        # when a pipeline first sends a reference.
-        resolve_config(meta, None, None)
-    except SuiteInvalid as exc:
-        raise SuiteInvalid(f'suite "{name}": {exc.message}') from exc
     for index, expectation in enumerate(expectations):
         _check_shape(name, index, expectation)
+    try:
+        # Roles, thresholds and per_check for deepchecks: a bad key is found when the suite
+        # loads, not when a pipeline first sends a reference.
+        _, settings = resolve_config(meta, None, None)
+        check_expectation_types(settings.per_check, [e["type"] for e in expectations])
+    except SuiteInvalid as exc:
+        raise SuiteInvalid(f'suite "{name}": {exc.message}') from exc
 
     definition = {**raw, "name": name, "meta": meta}
     suite = LoadedSuite(
@@ -671,6 +673,8 @@ def error_row(expectation: dict[str, Any], message: str | None = None) -> CheckR
     )
     if message is not None:
         row.details["error"] = message
+    # Where the severity came from; a request's per_check may override it (check_config.py).
+    row.details["set_by"] = {"severity": "suite" if "severity" in expectation else "default"}
     return row
 
 

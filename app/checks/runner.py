@@ -9,7 +9,14 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from app.checks.deepchecks_engine import DeepchecksSettings, resolve_config, run_deepchecks
+from app.checks.check_config import apply_check_config, check_columns, check_expectation_types
+from app.checks.deepchecks_engine import (
+    CHECK_NAMES,
+    CHECK_THRESHOLDS,
+    DeepchecksSettings,
+    resolve_config,
+    run_deepchecks,
+)
 from app.checks.exact_sql import SqlBatch, SqlExactChecks
 from app.checks.expectations import LoadedSuite, check_expectations, run_suite
 from app.checks.sql_engine import validate_sql_batch
@@ -53,6 +60,8 @@ class ValidationJob(BaseModel):
     reference: DataInput | None = None
     roles: dict[str, Any] = Field(default_factory=dict)
     thresholds: dict[str, Any] = Field(default_factory=dict)
+    # Severity and thresholds per check and column (app/checks/check_config.py), as sent.
+    per_check: dict[str, Any] = Field(default_factory=dict)
     max_rows: int
     # None: the worker's own settings (a job queued before the limits travelled with it).
     limits: DecodeLimits | None = None
@@ -99,14 +108,26 @@ def run_validation(job: ValidationJob) -> Report:
             expectations=job.suite.expectation_count,
         )
 
-    # deepchecks runs with a reference, when the request names roles or thresholds, or when
-    # the suite asks for it on every run; otherwise a plain suite stays fast.
+    # deepchecks runs with a reference, when the request names roles, thresholds or one of its
+    # checks in per_check, or when the suite asks for it on every run; otherwise a plain suite
+    # stays fast.
     suite_meta = job.suite.definition.get("meta", {}) if job.suite else {}
-    roles, settings = resolve_config(suite_meta, job.roles, job.thresholds)
+    roles, settings = resolve_config(suite_meta, job.roles, job.thresholds, job.per_check)
+    expectation_types = (
+        [e["type"] for e in job.suite.definition["expectations"]] if job.suite else []
+    )
+    check_expectation_types(settings.per_check, expectation_types)
     reference: DatasetInfo | None = None
     used_roles: dict[str, Any] = {}
     artifacts: dict[str, str] = {}
-    if job.reference is not None or job.roles or job.thresholds or settings.run == "always":
+    columns = {c.name for c in dataset.columns}
+    if (
+        job.reference is not None
+        or job.roles
+        or job.thresholds
+        or settings.per_check.names_any(CHECK_NAMES)
+        or settings.run == "always"
+    ):
         if frame is None:
             frame, dataset = _sql_sample(job.data, dataset, settings)
         reference_frame = None
@@ -115,6 +136,11 @@ def run_validation(job: ValidationJob) -> Report:
                 reference_frame, reference = _sql_sample(job.reference, None, settings)
             else:
                 reference_frame, reference = _read(job.reference, job.max_rows, job.limits)
+        columns |= {str(c) for c in frame.columns}
+        if reference_frame is not None:
+            columns |= {str(c) for c in reference_frame.columns}
+        # Before the checks run: a column in neither dataset is a 422, not a wasted run.
+        check_columns(settings.per_check, columns)
         html_path = None
         if job.artifacts_dir is not None:
             html_path = job.artifacts_dir / job.id / DEEPCHECKS_HTML
@@ -157,7 +183,9 @@ def run_validation(job: ValidationJob) -> Report:
             )
         if outcome.html_path is not None:
             artifacts["deepchecks_html"] = f"/v1/reports/{job.id}/artifacts/{DEEPCHECKS_HTML}"
-
+    else:
+        check_columns(settings.per_check, columns)
+    checks = apply_check_config(checks, settings.per_check, CHECK_THRESHOLDS)
     status, summary = summarise(checks)
     return Report(
         id=job.id,

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from app.checks.check_config import check_expectation_types
+from app.checks.deepchecks_engine import resolve_config
 from app.checks.expectations import (
     SUITE_CHECK_SECONDS,
     LoadedSuite,
@@ -75,6 +77,7 @@ class ValidationService:
         reference: DataInput | None = None,
         roles: dict[str, Any] | None = None,
         thresholds: dict[str, Any] | None = None,
+        per_check: dict[str, Any] | None = None,
     ) -> ValidationJob:
         """Resolve names into a self-contained job; raises 4xx errors before any work starts."""
         if len(data.name) > DATASET_NAME_CHARS:
@@ -85,6 +88,11 @@ class ValidationService:
                 f"at most {DATASET_NAME_CHARS} are kept"
             )
         suite = self.suites.get(suite_name) if suite_name else None
+        if per_check:
+            # Checked here, so that a bad per_check is a 422 before any job is queued.
+            _, settings = resolve_config(None, None, None, per_check)
+            types = [e["type"] for e in suite.definition["expectations"]] if suite else []
+            check_expectation_types(settings.per_check, types)
         return ValidationJob(
             id=new_report_id(),
             data=data,
@@ -92,6 +100,7 @@ class ValidationService:
             reference=reference,
             roles=roles or {},
             thresholds=thresholds or {},
+            per_check=per_check or {},
             max_rows=self.settings.max_rows,
             limits=DecodeLimits.from_settings(self.settings),
             sample_values=self.settings.sample_values,

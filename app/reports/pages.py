@@ -331,6 +331,8 @@ class CheckRow:
     message: str | None
     # How the row was measured: over every row or on a sample, and how many rows each side.
     method: str | None = None
+    # Which severity and thresholds a suite or a request set for this row (per_check).
+    set_by: str | None = None
 
 
 @dataclass
@@ -394,6 +396,15 @@ def _method(details: dict[str, Any]) -> str | None:
 _COMPUTED_IN = {"database": "in the database", "stream": "streamed from the database"}
 
 
+def _set_by(details: dict[str, Any]) -> str | None:
+    """ "severity from request, max_feature_drift from suite": what was not left at its default."""
+    origins = details.get("set_by")
+    if not isinstance(origins, dict):
+        return None
+    chosen = [f"{key} from {origin}" for key, origin in origins.items() if origin != "default"]
+    return ", ".join(chosen) or None
+
+
 def _check_row(check: CheckResult) -> CheckRow:
     share = _share_of(check)
     shown_observed = {
@@ -425,6 +436,7 @@ def _check_row(check: CheckResult) -> CheckRow:
         samples=_samples(check.observed),
         message=format_value("; ".join(message_parts)) if message_parts else None,
         method=_method(check.details),
+        set_by=_set_by(check.details),
     )
 
 

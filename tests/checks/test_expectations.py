@@ -412,7 +412,8 @@ def test_expectation_meta_is_carried_into_details(people: pd.DataFrame) -> None:
         {"expectations": [{**expectation(NOT_NULL, column="id"), "meta": {"owner": "billing"}}]}
     )
     [row] = run_suite(people, parse_suite("m", text, "inline"), sample_values=5)
-    assert row.details == {"owner": "billing"}
+    assert row.details["owner"] == "billing"
+    assert row.details["set_by"] == {"severity": "default"}
 
 
 def test_observed_values_are_json_serialisable(suite_of: SuiteFactory) -> None:

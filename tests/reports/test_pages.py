@@ -657,3 +657,24 @@ async def test_pages_need_a_read_key_or_session_when_keys_are_set_but_the_styles
     assert anonymous.status_code == 401
     assert css.status_code == 200
     assert with_cookie.status_code == 200
+
+
+def test_row_shows_its_severity_and_which_level_set_it() -> None:
+    duplicates = check(
+        "integrity",
+        column=None,
+        source="deepchecks",
+        name="DataDuplicates",
+        outcome="failed",
+        severity="critical",
+        observed={"duplicates_ratio": 0.2},
+        expected={"max_duplicates_ratio": 0.0},
+        details={"set_by": {"severity": "request", "max_duplicates_ratio": "suite"}},
+    )
+    untouched = check("range", details={"set_by": {"severity": "default"}})
+    html = render_report(report([duplicates, untouched]), now=NOW)
+    page = Page(html)
+
+    shown = [t for t in page.text_parts if "from" in t and "severity" in t]
+    assert shown == ["severity from request, max_duplicates_ratio from suite"]
+    assert html.count('class="muted small set-by"') == 1

@@ -36,6 +36,8 @@ router = APIRouter(prefix="/v1/validations", tags=["validations"])
 
 FILE_FIELDS = ("data", "reference")
 THRESHOLD_PREFIX = "max_"
+# The one threshold that is not a maximum: the family-wise level of the drift checks.
+THRESHOLD_FIELDS = ("drift_alpha",)
 ROLE_FIELDS = ("label", "datetime", "index")
 LIST_FIELDS = ("categorical", "features")
 TEXT_FIELDS = (
@@ -46,6 +48,7 @@ TEXT_FIELDS = (
     *ROLE_FIELDS,
     *LIST_FIELDS,
     "thresholds",
+    "per_check",
     "wait",
     "callback_url",
 )
@@ -85,6 +88,16 @@ def _upload_schema() -> dict[str, Any]:
             **text,
             "description": 'JSON object, e.g. {"max_feature_drift": 0.3}; or send each as a '
             "max_* field",
+        },
+        "drift_alpha": {
+            "type": "number",
+            "description": "FeatureDrift and LabelDrift: family-wise significance level (Holm)",
+        },
+        "per_check": {
+            **text,
+            "description": "JSON object: severity and thresholds per check and per column, e.g. "
+            '{"DataDuplicates": {"severity": "critical"}, '
+            '"FeatureDrift": {"columns": {"income": {"max_feature_drift": 0.5}}}}',
         },
         "wait": {"type": "boolean", "description": "false: answer 202 at once with a job"},
         "callback_url": {**text, "description": "POSTed the signed summary when a job ends"},
@@ -135,13 +148,18 @@ def _data_input(received: ReceivedFile, *, fmt: str | None, name: str | None) ->
     )
 
 
+def _is_threshold_field(name: str) -> bool:
+    return name.startswith(THRESHOLD_PREFIX) or name in THRESHOLD_FIELDS
+
+
 def _check_fields(form: ReceivedForm) -> None:
-    text_fields = {f for f in form.fields if not f.startswith(THRESHOLD_PREFIX)}
+    text_fields = {f for f in form.fields if not _is_threshold_field(f)}
     unknown = sorted((text_fields - set(TEXT_FIELDS)) | (set(form.files) - set(FILE_FIELDS)))
     if unknown:
         raise InvalidRequest(
             f"unknown form field(s) {', '.join(unknown)}; accepted: "
-            f"{', '.join(FILE_FIELDS + TEXT_FIELDS)}, and thresholds as max_* fields"
+            f"{', '.join(FILE_FIELDS + TEXT_FIELDS + THRESHOLD_FIELDS)}, and thresholds as "
+            "max_* fields"
         )
     if "data" not in form.files:
         raise InvalidRequest("form field 'data' (the dataset file) is required")
@@ -172,10 +190,11 @@ def request_roles(fields: dict[str, str]) -> dict[str, Any]:
 
 
 def request_thresholds(raw: str | None, fields: dict[str, str]) -> dict[str, Any]:
-    """Thresholds from a `thresholds` JSON object and from `max_*` fields (those win)."""
+    """Thresholds from a `thresholds` JSON object and from `max_*` and `drift_alpha` fields
+    (those win)."""
     thresholds = _thresholds_json(raw)
     for key, value in fields.items():
-        if key.startswith(THRESHOLD_PREFIX):
+        if _is_threshold_field(key):
             try:
                 thresholds[key] = float(value)
             except ValueError as exc:
@@ -197,6 +216,22 @@ def _thresholds_json(raw: str | None) -> dict[str, Any]:
             "field 'thresholds' must be a JSON object of numbers, e.g. {\"max_feature_drift\": 0.3}"
         )
     return thresholds
+
+
+def request_per_check(raw: str | None) -> dict[str, Any]:
+    """The `per_check` field: a JSON object, checked in full by the engine's settings."""
+    if not raw:
+        return {}
+    try:
+        per_check = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"field 'per_check' is not valid JSON: {exc.msg}") from exc
+    if not isinstance(per_check, dict):
+        raise InvalidRequest(
+            "field 'per_check' must be a JSON object of checks, e.g. "
+            '{"DataDuplicates": {"severity": "critical"}}'
+        )
+    return per_check
 
 
 def wants_async(request: Request, wait_query: bool | None, wait_field: bool | None) -> bool:
@@ -241,6 +276,8 @@ class ValidationRequest(BaseModel):
     categorical: list[StoredText] | None = None
     features: list[StoredText] | None = None
     thresholds: dict[StoredText, StrictInt | StrictFloat] | None = None
+    # Checked in full (checks, options, values, column names) when the job is built.
+    per_check: dict[StoredText, dict[StoredText, Any]] | None = None
     wait: bool | None = None
     callback_url: StoredText | None = None
 
@@ -326,6 +363,7 @@ async def _create_from_references(
         reference=reference,
         roles=body.roles(),
         thresholds=dict(body.thresholds or {}),
+        per_check=dict(body.per_check or {}),
     )
     return await _run_or_queue(
         request,
@@ -408,6 +446,7 @@ async def create_validation(
             reference=reference,
             roles=request_roles(fields),
             thresholds=request_thresholds(fields.get("thresholds"), fields),
+            per_check=request_per_check(fields.get("per_check")),
         )
         return await _run_or_queue(
             request,
