@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 import pandas as pd
 import pytest
+from httpx import ASGITransport
 from mlflow import MlflowClient
 from mlflow.utils.validation import _validate_metric_name
 
 from app import cli
-from app.client import DatagateClient
+from app.client import AsyncDatagateClient, DatagateClient
 from app.pytest_plugin import DatagateCheckFailed, assert_valid, validate_data
 from app.reports.mlflow_run import (
     MlflowUnavailable,
@@ -29,6 +30,7 @@ from app.reports.model import CheckResult, DatasetInfo, Report, Summary
 from tests.conftest import EXAMPLES, EXPECTATIONS, REPO
 
 if TYPE_CHECKING:
+    from tests.conftest import RunningApp
     from tests.mlflow_server import MlflowServer
     from tests.server_process import Server
 
@@ -188,6 +190,26 @@ def test_client_logs_to_the_callers_active_run_and_leaves_it_running(
     assert mlflow_run.data.tags["datagate.report_url"] == report.report_url
     assert mlflow_run.data.metrics["datagate.failed"] == report.summary.failed
     assert logged["id"] == report.id
+
+
+@pytest.mark.anyio
+async def test_async_client_logs_to_the_run_active_on_its_loops_thread(
+    running_app: RunningApp, mlflow_tracking: str
+) -> None:
+    """MLflow's active run is per thread; the async client logs from a worker thread, and must
+    still reach the run the caller started."""
+    with mlflow.start_run() as active:
+        async with AsyncDatagateClient(
+            "http://testserver", transport=ASGITransport(app=running_app.app)
+        ) as client:
+            report = await client.validate(
+                str(EXAMPLES / "penguins.csv"), suite="penguins", mlflow=True
+            )
+    mlflow_run, logged, page = logged_run(mlflow_tracking, active.info.run_id)
+    assert mlflow_run.data.tags["datagate.verdict"] == report.status == "passed"
+    assert mlflow_run.data.metrics["datagate.passed"] == report.summary.passed
+    assert logged["id"] == report.id
+    assert "penguins.csv" in page
 
 
 def test_pytest_plugin_logs_drift_effects_per_column_before_failing(
