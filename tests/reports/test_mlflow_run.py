@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tests.mlflow_server import MlflowServer
     from tests.server_process import Server
 
-pytest_plugins = ["tests.server_process", "tests.mlflow_server"]
+pytest_plugins = ["pytester", "tests.server_process", "tests.mlflow_server"]
 
 
 def drift_row(column: str, effect: float | None, outcome: str = "passed") -> CheckResult:
@@ -243,4 +243,24 @@ def test_pytest_plugin_validate_data_starts_a_run_when_none_is_active(
         ["0"], filter_string=f"tags.`datagate.report_id` = '{report.id}'"
     )
     assert found.info.status == "FINISHED"
+    assert found.data.tags["datagate.verdict"] == "passed"
+
+
+def test_datagate_mlflow_option_logs_every_report_of_the_fixture(
+    pytester: pytest.Pytester, mlflow_tracking: str
+) -> None:
+    pytester.makepyfile(
+        test_project=f"""
+        def test_clean(datagate):
+            datagate.validate(r"{EXAMPLES / "penguins.csv"}", suite="penguins",
+                              dataset_name="option-clean")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--datagate-mlflow", "--datagate-expectations", str(EXPECTATIONS)
+    )
+    result.assert_outcomes(passed=1)
+    [found] = MlflowClient().search_runs(
+        ["0"], filter_string="tags.`datagate.dataset` = 'option-clean'"
+    )
     assert found.data.tags["datagate.verdict"] == "passed"
