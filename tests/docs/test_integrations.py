@@ -182,7 +182,7 @@ def test_mlflow_cli_example_logs_the_failed_report_to_a_new_run(
     assert logged.info.status == "FINISHED"
     assert logged.data.tags["datagate.verdict"] == "failed"
     assert logged.data.metrics["datagate.failed"] >= 1
-    assert logged.data.tags["datagate.report_id"] in run.stderr
+    assert f"logged to MLflow started run {logged.info.run_id}" in run.stderr
 
 
 def test_mlflow_python_example_logs_into_the_training_run(
