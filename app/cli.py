@@ -349,6 +349,13 @@ def validate_locally(
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.mlflow:
+        from app.reports.mlflow_run import MlflowUnavailable, import_mlflow
+
+        try:
+            import_mlflow()  # before the validation: a missing extra is a usage error
+        except MlflowUnavailable as exc:
+            raise UsageError(str(exc)) from exc
     progress = Progress(enabled=False if args.json else None)
     try:
         if args.local:
@@ -374,7 +381,26 @@ def _validate(args: argparse.Namespace) -> int:
         print(report.model_dump_json(indent=2))
     else:
         print(summary_text(report, args.fail_on))
+    if args.mlflow:
+        return _log_to_mlflow(report) or gate_exit_code(report, args.fail_on)
     return gate_exit_code(report, args.fail_on)
+
+
+def _log_to_mlflow(report: Report) -> int:
+    """Log the report to MLflow; EXIT_ERROR (and why, on stderr) when that fails, else 0.
+
+    A pipeline that asked for the run to hold the report must not pass with the run lacking it.
+    """
+    from app.reports.mlflow_run import log_report
+
+    try:
+        logged = log_report(report)
+    except Exception as exc:  # mlflow's errors (no server, refused key) have no common base
+        print(f"datagate: could not log the report to MLflow: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    how = "started run" if logged.started else "run"
+    print(f"datagate: logged to MLflow {how} {logged.run_id}", file=sys.stderr)
+    return 0
 
 
 # --- suites -----------------------------------------------------------------------------------
@@ -521,6 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--output", "-o", help="write the report JSON to this file")
     validate.add_argument("--json", action="store_true", help="print the report JSON instead")
     validate.add_argument("--junit", metavar="FILE", help="write the report as JUnit XML (for CI)")
+    validate.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="log the report to the active MLflow run, or a new one (MLFLOW_TRACKING_URI; "
+        "needs datagate[mlflow])",
+    )
     validate.add_argument(
         "--fail-on",
         choices=("failure", "warning"),

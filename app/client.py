@@ -428,12 +428,16 @@ class DatagateClient:
         *,
         suite: str,
         on_upload: UploadProgress | None = None,
+        mlflow: bool = False,
         **options: Any,
     ) -> Report:
-        """Validate and wait for the report (the service's synchronous path)."""
+        """Validate and wait for the report (the service's synchronous path). `mlflow=True`
+        also logs the report to the active MLflow run (docs/integrations.md)."""
+        _mlflow_ready(mlflow)
         request = ValidationRequest(data=data, suite=suite, **options)
         with request_body(request, wait=True, on_upload=on_upload) as body:
-            return _report(self.request("POST", "/v1/validations", **body))
+            report = _report(self.request("POST", "/v1/validations", **body))
+        return _to_mlflow(report) if mlflow else report
 
     def submit(
         self,
@@ -461,8 +465,11 @@ class DatagateClient:
         timeout: float = 3600,
         poll: float = 0.5,
         on_wait: WaitProgress | None = None,
+        mlflow: bool = False,
     ) -> Report:
-        """Poll the job until it ends; its report (status `error` if the run failed)."""
+        """Poll the job until it ends; its report (status `error` if the run failed).
+        `mlflow=True` also logs the report to the active MLflow run."""
+        _mlflow_ready(mlflow)
         started = time.monotonic()
         interval = poll
         while True:
@@ -471,7 +478,8 @@ class DatagateClient:
             if on_wait is not None:
                 on_wait(job, elapsed)
             if job.finished:
-                return _finished_report(job)
+                report = _finished_report(job)
+                return _to_mlflow(report) if mlflow else report
             if elapsed + interval > timeout:
                 raise WaitTimeout(f"job {job_id} still {job.status} after {elapsed:.0f} s")
             time.sleep(interval)
@@ -514,6 +522,29 @@ class DatagateClient:
             )
         body: dict[str, Any] = response.json()
         return body
+
+
+def _mlflow_ready(wanted: bool) -> None:
+    """With `mlflow=True`, fail before any upload when the mlflow extra is missing."""
+    if wanted:
+        from app.reports.mlflow_run import import_mlflow
+
+        import_mlflow()
+
+
+def _to_mlflow(report: Report, run_id: str | None = None) -> Report:
+    from app.reports.mlflow_run import log_report
+
+    log_report(report, run_id=run_id)
+    return report
+
+
+async def _to_mlflow_async(report: Report) -> Report:
+    """`_to_mlflow` off the event loop (MLflow's client blocks), to the run active here: MLflow's
+    active run is per thread, so it is read before the hand-over."""
+    from app.reports.mlflow_run import current_run_id
+
+    return await asyncio.to_thread(_to_mlflow, report, current_run_id())
 
 
 def _form_text(value: Any) -> str:
@@ -581,11 +612,14 @@ class AsyncDatagateClient:
         *,
         suite: str,
         on_upload: UploadProgress | None = None,
+        mlflow: bool = False,
         **options: Any,
     ) -> Report:
+        _mlflow_ready(mlflow)
         request = ValidationRequest(data=data, suite=suite, **options)
         with request_body(request, wait=True, on_upload=on_upload) as body:
-            return _report(await self.request("POST", "/v1/validations", **body))
+            report = _report(await self.request("POST", "/v1/validations", **body))
+        return await _to_mlflow_async(report) if mlflow else report
 
     async def submit(
         self,
@@ -613,7 +647,9 @@ class AsyncDatagateClient:
         timeout: float = 3600,  # noqa: ASYNC109
         poll: float = 0.5,
         on_wait: WaitProgress | None = None,
+        mlflow: bool = False,
     ) -> Report:
+        _mlflow_ready(mlflow)
         started = time.monotonic()
         interval = poll
         while True:
@@ -622,7 +658,8 @@ class AsyncDatagateClient:
             if on_wait is not None:
                 on_wait(job, elapsed)
             if job.finished:
-                return _finished_report(job)
+                report = _finished_report(job)
+                return await _to_mlflow_async(report) if mlflow else report
             if elapsed + interval > timeout:
                 raise WaitTimeout(f"job {job_id} still {job.status} after {elapsed:.0f} s")
             await asyncio.sleep(interval)

@@ -37,6 +37,7 @@ from app.core.security import Authenticator
 from app.ingest.references import check_connections_at_start
 from app.jobs.callbacks import CallbackSender
 from app.jobs.dispatcher import Dispatcher
+from app.jobs.lineage import LineageTarget
 from app.jobs.notifications import Notifier
 from app.jobs.queue import JobQueue
 from app.reports.store import ReportStore
@@ -170,7 +171,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         metrics = Metrics()
         callbacks = CallbackSender(settings.callback_hosts, settings.callback_secret)
-        notifier = Notifier(settings.notify, settings.callback_secret, metrics)
+        notifier = Notifier(
+            settings.notify,
+            settings.callback_secret,
+            metrics,
+            lineage=LineageTarget.from_settings(settings),
+        )
         dispatcher = Dispatcher(settings, jobs, pool, metrics, callbacks, notifier)
         metrics.track(
             queue_depth=lambda: pool.queued + _safe_count(jobs),

@@ -43,31 +43,42 @@ def validate_data(
     api_key: str | None = None,
     expectations: str | os.PathLike[str] | None = None,
     dataset_name: str | None = None,
+    mlflow: bool = False,
     **roles: Any,
 ) -> Report:
     """The report for `df` (and `reference`) against `suite`: on `server`, or in this process
-    with the suites in `expectations` (default DATAGATE_EXPECTATIONS_DIR or ./expectations)."""
+    with the suites in `expectations` (default DATAGATE_EXPECTATIONS_DIR or ./expectations).
+    `mlflow=True` also logs it to the active MLflow run (or a new one)."""
     if server:
         from app.client import DatagateClient
 
         options = dict(roles, dataset_name=dataset_name) if dataset_name else dict(roles)
         with DatagateClient(server, api_key=api_key) as client:
-            return client.validate(df, suite=suite, reference=reference, **options)
+            return client.validate(df, suite=suite, reference=reference, mlflow=mlflow, **options)
 
     from app.cli import validate_locally
 
+    if mlflow:
+        from app.reports.mlflow_run import import_mlflow
+
+        import_mlflow()  # a missing extra fails before the validation runs
     with tempfile.TemporaryDirectory(prefix="datagate-") as folder:
         data_path = _as_file(df, Path(folder), dataset_name or "dataframe")
         reference_path = (
             _as_file(reference, Path(folder), "reference") if reference is not None else None
         )
-        return validate_locally(
+        report = validate_locally(
             data_path,
             suite=suite,
             reference=reference_path,
             expectations_dir=Path(expectations) if expectations else None,
             options={**roles, **({"dataset_name": dataset_name} if dataset_name else {})},
         )
+    if mlflow:
+        from app.reports.mlflow_run import log_report
+
+        log_report(report)
+    return report
 
 
 def assert_valid(
@@ -80,10 +91,12 @@ def assert_valid(
     expectations: str | os.PathLike[str] | None = None,
     fail_on: str = "failure",
     dataset_name: str | None = None,
+    mlflow: bool = False,
     **roles: Any,
 ) -> Report:
     """Fail the test unless `df` passes `suite`; the message lists each failed check with its
-    column, what was expected and what was observed. Returns the report when it passes."""
+    column, what was expected and what was observed. Returns the report when it passes.
+    `mlflow=True` logs the report to MLflow first, failed or not."""
     from app.cli import gate_exit_code, summary_text
 
     __tracebackhide__ = True
@@ -95,6 +108,7 @@ def assert_valid(
         api_key=api_key,
         expectations=expectations,
         dataset_name=dataset_name,
+        mlflow=mlflow,
         **roles,
     )
     if gate_exit_code(report, fail_on) != 0:
@@ -105,10 +119,17 @@ def assert_valid(
 class Datagate:
     """The `datagate` fixture: `assert_valid` and `validate` with the session's settings."""
 
-    def __init__(self, server: str | None, api_key: str | None, expectations: str | None) -> None:
+    def __init__(
+        self,
+        server: str | None,
+        api_key: str | None,
+        expectations: str | None,
+        mlflow: bool = False,
+    ) -> None:
         self.server = server
         self.api_key = api_key
         self.expectations = expectations
+        self.mlflow = mlflow
 
     def validate(
         self, df: DataLike, suite: str, reference: DataLike | None = None, **options: Any
@@ -126,6 +147,7 @@ class Datagate:
             "server": self.server,
             "api_key": self.api_key,
             "expectations": self.expectations,
+            "mlflow": self.mlflow,
             **options,
         }
 
@@ -140,8 +162,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--datagate-expectations",
         help="suites folder for in-process validation (ini: datagate_expectations)",
     )
+    group.addoption(
+        "--datagate-mlflow",
+        action="store_true",
+        default=None,
+        help="log every report of the datagate fixture to MLflow (ini: datagate_mlflow)",
+    )
     parser.addini("datagate_server", "datagate server URL; empty: validate in-process")
     parser.addini("datagate_expectations", "suites folder for in-process validation")
+    parser.addini(
+        "datagate_mlflow",
+        "log the datagate fixture's reports to MLflow",
+        type="bool",
+        default=False,
+    )
 
 
 @pytest.fixture
@@ -154,4 +188,5 @@ def datagate(request: pytest.FixtureRequest) -> Datagate:
     )
     if expectations and not Path(expectations).is_absolute():
         expectations = str(config.rootpath / expectations)
-    return Datagate(server, os.environ.get("DATAGATE_API_KEY"), expectations)
+    mlflow = config.getoption("datagate_mlflow") or config.getini("datagate_mlflow")
+    return Datagate(server, os.environ.get("DATAGATE_API_KEY"), expectations, bool(mlflow))

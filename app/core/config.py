@@ -18,6 +18,13 @@ def _alert_events() -> list[NotifyEvent]:
     return ["failed", "error"]
 
 
+def _require_http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host")
+    return url
+
+
 class NotifyTarget(BaseModel):
     """One operator-configured notification target (an item of DATAGATE_NOTIFY)."""
 
@@ -31,9 +38,7 @@ class NotifyTarget(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: SecretStr) -> SecretStr:
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL with a host")
+        _require_http_url(value.get_secret_value())
         return value
 
 
@@ -155,6 +160,25 @@ class Settings(BaseSettings):
         "DATAGATE_CALLBACK_SECRET) and `slack`; events `passed`, `warned`, `failed`, `error`.",
     )
 
+    # OpenLineage: every stored report as a run event to the operator's collector
+    openlineage_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenLineage collector (Marquez: `http://marquez:5000`); each "
+        "stored report is sent to it as a run event with data quality facets. Empty: none.",
+    )
+    openlineage_endpoint: str = Field(
+        default="api/v1/lineage",
+        description="Path of the collector's lineage endpoint, joined to DATAGATE_OPENLINEAGE_URL.",
+    )
+    openlineage_api_key: SecretStr | None = Field(
+        default=None, description="Sent to the collector as `Authorization: Bearer <key>`."
+    )
+    openlineage_namespace: str = Field(
+        default="datagate",
+        min_length=1,
+        description="Namespace of datagate's jobs in lineage, and of uploaded datasets.",
+    )
+
     # Batch references: data the service reads where it lives (files, S3, SQL connections)
     data_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
@@ -234,6 +258,18 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
+
+    @field_validator("openlineage_url")
+    @classmethod
+    def _lineage_url(cls, value: str | None) -> str | None:
+        return _require_http_url(value) if value else None
+
+    @property
+    def openlineage_events_url(self) -> str | None:
+        """Where run events are POSTed: the collector's URL and its endpoint, or None."""
+        if not self.openlineage_url:
+            return None
+        return f"{self.openlineage_url.rstrip('/')}/{self.openlineage_endpoint.lstrip('/')}"
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -45,8 +45,8 @@ class Metrics:
         )
         self.notifications = Counter(
             "datagate_notifications",
-            "Notifications (DATAGATE_NOTIFY) by target kind and outcome: `sent`, or "
-            "`undelivered` after its retries (also logged).",
+            "Notifications (DATAGATE_NOTIFY) and OpenLineage events (kind `openlineage`) by "
+            "target kind and outcome: `sent`, or `undelivered` after its retries (also logged).",
             ["kind", "outcome"],
             registry=self.registry,
         )

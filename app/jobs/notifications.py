@@ -1,5 +1,6 @@
 """Operator-configured notifications (DATAGATE_NOTIFY): every report's verdict, sync or async, to
-signed webhooks and Slack-compatible incoming webhooks, in the background and never in the way."""
+signed webhooks and Slack-compatible incoming webhooks, and (DATAGATE_OPENLINEAGE_URL) as an
+OpenLineage run event; in the background and never in the way."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from app.core.config import NotifyEvent, NotifyTarget
 from app.core.metrics import Metrics
 from app.jobs.callbacks import SIGNATURE_HEADER, post_with_retries, sign, summary_body
+from app.jobs.lineage import LineageTarget, event_body
 from app.reports.check_text import observed_text, pairs_text
 from app.reports.model import Report
 
@@ -30,11 +32,20 @@ def report_event(report: Report) -> NotifyEvent:
     return report.status
 
 
-def target_label(target: NotifyTarget) -> str:
+def target_label(target: NotifyTarget | LineageTarget) -> str:
     """How logs name a target: kind and origin only, since the URL's path may be its secret."""
-    parts = urlsplit(target.url.get_secret_value())
+    if isinstance(target, LineageTarget):
+        what, url = "openlineage event", target.url
+    else:
+        what, url = f"{target.kind} notification", target.url.get_secret_value()
+    parts = urlsplit(url)
     port = f":{parts.port}" if parts.port else ""
-    return f"{target.kind} notification to {parts.scheme}://{parts.hostname}{port}"
+    return f"{what} to {parts.scheme}://{parts.hostname}{port}"
+
+
+def target_kind(target: NotifyTarget | LineageTarget) -> str:
+    """The `kind` label of datagate_notifications_total."""
+    return "openlineage" if isinstance(target, LineageTarget) else target.kind
 
 
 def slack_escape(text: str) -> str:
@@ -76,7 +87,10 @@ def slack_body(report: Report) -> bytes:
 
 
 class Notifier:
-    """One per app. `send` returns at once; deliveries run as tasks on the running loop."""
+    """One per app. `send` returns at once; deliveries run as tasks on the running loop.
+
+    `lineage`, when the operator configured a collector, is sent every report, whatever its
+    verdict: lineage records each run, not only the alarming ones."""
 
     def __init__(
         self,
@@ -84,6 +98,7 @@ class Notifier:
         secret: str,
         metrics: Metrics,
         *,
+        lineage: LineageTarget | None = None,
         attempts: int = 5,
         first_delay_s: float = 0.5,
         timeout_s: float = 10,
@@ -91,6 +106,7 @@ class Notifier:
         self.targets = targets
         self.secret = secret
         self.metrics = metrics
+        self.lineage = lineage
         self.attempts = attempts
         self.first_delay_s = first_delay_s
         self.timeout_s = timeout_s
@@ -100,9 +116,10 @@ class Notifier:
         """Start a delivery to every target whose events include the report's. Never raises:
         a notification must not fail the validation it reports."""
         event = report_event(report)
-        for target in self.targets:
-            if event not in target.events:
-                continue
+        chosen: list[NotifyTarget | LineageTarget] = [t for t in self.targets if event in t.events]
+        if self.lineage is not None:
+            chosen.append(self.lineage)
+        for target in chosen:
             try:
                 if len(self._tasks) >= MAX_PENDING:
                     raise RuntimeError(f"{MAX_PENDING} notifications already in flight")
@@ -113,19 +130,30 @@ class Notifier:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, target: NotifyTarget, event: NotifyEvent, report: Report) -> None:
+    def _request(
+        self, target: NotifyTarget | LineageTarget, event: NotifyEvent, report: Report
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """URL, body and headers of one delivery."""
+        if isinstance(target, LineageTarget):
+            return target.url, event_body(report, target.namespace), target.headers()
+        headers = {"content-type": "application/json"}
+        if target.kind == "slack":
+            body = slack_body(report)
+        else:
+            body = summary_body(report)
+            headers[EVENT_HEADER] = event
+            if self.secret:
+                headers[SIGNATURE_HEADER] = sign(body, self.secret)
+        return target.url.get_secret_value(), body, headers
+
+    async def _deliver(
+        self, target: NotifyTarget | LineageTarget, event: NotifyEvent, report: Report
+    ) -> None:
         label = target_label(target)
         try:
-            headers = {"content-type": "application/json"}
-            if target.kind == "slack":
-                body = slack_body(report)
-            else:
-                body = summary_body(report)
-                headers[EVENT_HEADER] = event
-                if self.secret:
-                    headers[SIGNATURE_HEADER] = sign(body, self.secret)
+            url, body, headers = self._request(target, event, report)
             problem = await post_with_retries(
-                target.url.get_secret_value(),
+                url,
                 body,
                 headers,
                 attempts=self.attempts,
@@ -136,12 +164,14 @@ class Notifier:
         except Exception as exc:
             problem = f"{type(exc).__name__} building or sending it"
         if problem is None:
-            self.metrics.notifications.labels(target.kind, "sent").inc()
+            self.metrics.notifications.labels(target_kind(target), "sent").inc()
         else:
             self._undelivered(target, report, problem)
 
-    def _undelivered(self, target: NotifyTarget, report: Report, problem: str) -> None:
-        self.metrics.notifications.labels(target.kind, "undelivered").inc()
+    def _undelivered(
+        self, target: NotifyTarget | LineageTarget, report: Report, problem: str
+    ) -> None:
+        self.metrics.notifications.labels(target_kind(target), "undelivered").inc()
         log.error(
             "%s of report %s undelivered: %s",
             target_label(target),

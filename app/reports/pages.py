@@ -497,11 +497,19 @@ def _artifact_links(report: Report) -> list[tuple[str, str]]:
     return links
 
 
-def render_report(report: Report, *, now: datetime | None = None) -> str:
-    """The page of one report: verdict, what was validated, checks by category, charts."""
+def render_report(report: Report, *, now: datetime | None = None, standalone: bool = False) -> str:
+    """The page of one report: verdict, what was validated, checks by category, charts.
+
+    `standalone`: the stylesheet inlined, for a copy read away from the service (an MLflow
+    artifact); the service's own pages link it, so that the CSP needs no inline styles."""
     now = now or datetime.now(UTC)
     nulls = null_bars(report.dataset.columns, report.dataset.rows)
+    # Our own stylesheet, not data: Markup, since escaping `>` would break its selectors.
+    extra = {}
+    if standalone:
+        extra["inline_css"] = Markup((STATIC_DIR / "datagate.css").read_text())  # noqa: S704
     return _env.get_template("report.html").render(
+        **extra,
         report=report,
         verdict=VERDICT_WORDS.get(report.status, report.status),
         verdict_line=_verdict_line(report),
