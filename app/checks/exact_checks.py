@@ -387,6 +387,16 @@ def _group_ids(codes: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
     return ids
 
 
+def group_sizes(inputs: ExactInputs, columns: list[str]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Rows per distinct row of the data over `columns`, nulls equal to nulls (one count a
+    group): what the reference-relative rules (app/checks/reference_levels.py) read."""
+    if not columns or inputs.data.empty:
+        return np.ones(len(inputs.data), dtype=np.int64)
+    ids = _group_ids(_codes_frame(inputs, columns, 0))
+    counts: np.ndarray[Any, np.dtype[np.int64]] = np.unique(ids, return_counts=True)[1]
+    return counts.astype(np.int64)
+
+
 def data_duplicates(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """DataDuplicates: 1 - distinct rows / rows, over every column, nulls equal to nulls.
     A breach is a warning, as in deepchecks."""
