@@ -203,12 +203,14 @@ def pps_change_is_decidable(reference_rows: int, data_rows: int) -> bool:
     return min(reference_rows, data_rows) >= PPS_CHANGE_MIN_ROWS
 
 
-def predictive_feature_is_a_warning(pps: float, max_pps: float) -> bool:
-    """FeatureLabelCorrelation on the data alone warns (never fails) at PPS >= max_pps.
+def is_strong_predictor(pps: float, max_pps: float) -> bool:
+    """FeatureLabelCorrelation on the data alone is informative: PPS >= max_pps is noted, never
+    failed nor warned.
 
     Rule: a feature that predicts the label well is what a model is trained on; on one dataset
-    it cannot be told from leakage. The row is `warned` for a look; the failing leakage check
-    is FeatureLabelCorrelationChange, the PPS rising against the reference.
+    it cannot be told from leakage. The row is `passed` with severity `info` and says so; the
+    failing leakage check is FeatureLabelCorrelationChange, the PPS rising against the
+    reference.
     """
     return pps >= max_pps
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from app.checks.decisions import predictive_feature_is_a_warning
+from app.checks.decisions import is_strong_predictor
 from app.checks.drift_checks import (
     DATAGATE_KEY,
     as_observed,
@@ -560,16 +560,18 @@ def _build_feature_label_correlation(s: DeepchecksSettings, n: int) -> Any:
 
     limit = s.thresholds.max_feature_label_pps
 
-    # A good predictor is not leakage: a PPS over the limit on the data alone warns, never fails
-    # (app/checks/decisions.py, predictive_feature_is_a_warning).
-    def warn_on_strong_predictors(value: Any) -> Any:
-        strong = [str(c) for c, pps in value.items() if predictive_feature_is_a_warning(pps, limit)]
+    # A good predictor is not leakage: a PPS over the limit on the data alone is informative,
+    # never a failure or a warning (app/checks/decisions.py, is_strong_predictor).
+    def note_strong_predictors(value: Any) -> Any:
+        strong = [str(c) for c, pps in value.items() if is_strong_predictor(pps, limit)]
         if strong:
-            return ConditionResult(ConditionCategory.WARN, f"PPS >= {limit}: {', '.join(strong)}")
+            return ConditionResult(
+                ConditionCategory.PASS, f"strong predictors (PPS >= {limit}): {', '.join(strong)}"
+            )
         return ConditionResult(ConditionCategory.PASS)
 
     check = _checks().FeatureLabelCorrelation(n_samples=n, random_state=s.random_state)
-    return check.add_condition(f"feature PPS < {limit} (a warning)", warn_on_strong_predictors)
+    return check.add_condition(f"strong predictors noted at PPS >= {limit}", note_strong_predictors)
 
 
 def _build_feature_label_correlation_change(s: DeepchecksSettings, n: int) -> Any:
@@ -693,10 +695,18 @@ def _measure_samples_mix(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
 
 
 def _measure_feature_label_pps(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
-    return [
-        _Measure(str(col), {"pps": _num(pps)}, _num(pps) >= t.max_feature_label_pps)
-        for col, pps in value.items()
-    ]
+    limit = t.max_feature_label_pps
+    rows = []
+    for col, pps in value.items():
+        note = None
+        if is_strong_predictor(_num(pps), limit):
+            note = (
+                f"a strong predictor (PPS {_num(pps):.2f} >= {limit}): informative, not a "
+                "failure on the data alone; a leak shows as a PPS rise against the reference "
+                "(FeatureLabelCorrelationChange)"
+            )
+        rows.append(_Measure(str(col), {"pps": _num(pps)}, False, note=note))
+    return rows
 
 
 def _measure_pps_change(value: Any, t: DeepchecksThresholds) -> list[_Measure]:

@@ -109,12 +109,13 @@ def expected_duplicate_share(sizes: NDArray[Any], n: int) -> float:
     """Rule: the duplicate ratio (1 - distinct / rows) a clean batch of `n` rows would show,
     estimated from the reference's groups of equal rows (`sizes`, one count per distinct row).
 
-    A clean batch is taken as a random subsample of the reference: the chance that a group
-    of c rows is missing from n of N rows is C(N - c, n) / C(N, n) (hypergeometric), so
-    E[distinct] = sum over groups of 1 - C(N - c, n) / C(N, n). A discrete table shows fewer
-    duplicates in a small batch than in its reference, and this is the fair level. A batch
-    larger than the reference is held to the reference's own ratio (1 - groups / N): a
-    population's unseen rows cannot be extrapolated from the reference alone.
+    Up to the reference's size N, a clean batch is taken as a random subsample of the
+    reference: a group of c rows is missing from n of N rows with chance
+    C(N - c, n) / C(N, n) (hypergeometric), so E[distinct] = sum over groups of
+    1 - C(N - c, n) / C(N, n). A discrete table shows fewer duplicates in a small batch than in
+    its reference, and this is the fair level. Past N the distinct rows are extrapolated with
+    Chao et al. (2014)'s estimator, `extrapolated_distinct`, which counts the rows a larger
+    batch would see that the reference has not.
     """
     from scipy.special import gammaln
 
@@ -123,7 +124,7 @@ def expected_duplicate_share(sizes: NDArray[Any], n: int) -> float:
     if n <= 0 or total == 0:
         return 0.0
     if n >= total:
-        return 1.0 - len(sizes) / total
+        return max(0.0, 1.0 - extrapolated_distinct(sizes, n) / n)
     rest = total - sizes
     fits = rest >= n
     log_missing = (
@@ -136,6 +137,30 @@ def expected_duplicate_share(sizes: NDArray[Any], n: int) -> float:
     missing[fits] = np.exp(log_missing)
     distinct = float((1.0 - missing).sum())
     return max(0.0, 1.0 - distinct / n)
+
+
+def extrapolated_distinct(sizes: NDArray[Any], n: int) -> float:
+    """The distinct rows expected in a clean batch of n >= N rows, N the reference's rows.
+
+    Rule (Chao et al. 2014, "Rarefaction and extrapolation with Hill numbers"): with f1 and f2
+    the reference's rows seen once and twice, the rows not yet seen number
+    f0 = (N - 1) / N * f1^2 / (2 f2) (f1 (f1 - 1) / 2 where f2 = 0), and a batch m = n - N
+    rows larger sees S + f0 * (1 - (1 - f1 / (N f0 + f1))^m) distinct rows. A reference of
+    distinct rows (continuous measurements) extrapolates to distinct rows; one whose rows all
+    recur (a few categories) to no new rows.
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    total = float(sizes.sum())
+    seen = float(len(sizes))
+    f1, f2 = float((sizes == 1).sum()), float((sizes == 2).sum())
+    if f1 == 0 or n <= total:
+        return seen
+    shrink = (total - 1) / total
+    unseen = shrink * (f1 * f1 / (2 * f2) if f2 > 0 else f1 * (f1 - 1) / 2)
+    if unseen <= 0:
+        return seen
+    step = f1 / (total * unseen + f1)
+    return seen + unseen * (1 - float((1 - step) ** (n - total)))
 
 
 def expected_mix_share(sizes: NDArray[Any]) -> float:

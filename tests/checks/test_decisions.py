@@ -14,10 +14,10 @@ from app.checks.decisions import (
     TooSmall,
     decide_drift,
     holm_adjust,
+    is_strong_predictor,
     judge_drift,
     numeric_drift,
     pps_change_is_decidable,
-    predictive_feature_is_a_warning,
     rows_needed_to_tell,
 )
 
@@ -131,11 +131,11 @@ def test_holm_multiplies_the_ranked_p_values_and_keeps_their_order() -> None:
     assert holm_adjust([]) == []
 
 
-def test_pps_rules_skip_small_sets_and_warn_on_strong_predictors() -> None:
+def test_pps_rules_skip_small_sets_and_note_strong_predictors() -> None:
     assert not pps_change_is_decidable(PPS_CHANGE_MIN_ROWS - 1, 10_000)
     assert pps_change_is_decidable(PPS_CHANGE_MIN_ROWS, PPS_CHANGE_MIN_ROWS)
-    assert predictive_feature_is_a_warning(0.8, 0.8)
-    assert not predictive_feature_is_a_warning(0.79, 0.8)
+    assert is_strong_predictor(0.8, 0.8)
+    assert not is_strong_predictor(0.79, 0.8)
 
 
 def test_odd_columns_are_judged_without_errors_and_without_false_drift() -> None:
