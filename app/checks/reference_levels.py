@@ -27,7 +27,6 @@ from app.checks.exact_checks import (
     conflicting_labels,
     group_sizes,
     mixed_nulls,
-    rows_in_reference,
 )
 
 # The false-alarm rate each rule allows a clean batch, per check (per column for the
@@ -250,7 +249,7 @@ def _rate_observed(verdict: RateVerdict, reference_ratio: float, key: str) -> di
 def _judge_duplicates(inputs: ExactInputs, raw: ExactResult, limit: float) -> list[Judged]:
     assert inputs.reference is not None
     shared = [str(c) for c in inputs.data.columns if c in inputs.reference.columns]
-    sizes = group_sizes(_reference_side(inputs, shared), shared)
+    sizes = group_sizes(inputs, shared, side=1)
     n, reference_rows = len(inputs.data), int(sizes.sum())
     ratio = float(raw.value)
     duplicates = round(ratio * n)
@@ -269,9 +268,9 @@ def _judge_duplicates(inputs: ExactInputs, raw: ExactResult, limit: float) -> li
 
 def _judge_samples_mix(inputs: ExactInputs, raw: ExactResult, limit: float) -> list[Judged]:
     columns = inputs.features + ([inputs.label] if inputs.label is not None else [])
-    sizes = group_sizes(_reference_side(inputs, columns), columns)
+    sizes = group_sizes(inputs, columns, side=1)
     n, reference_rows = len(inputs.data), int(sizes.sum())
-    found = int(rows_in_reference(inputs, columns).sum())
+    found = round(float(raw.value["ratio"]) * n)
     expected = expected_mix_share(sizes)
     verdict = beyond_reference(found, n, expected, reference_rows, limit, INTEGRITY_ALPHA)
     observed = {
