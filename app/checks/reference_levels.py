@@ -326,14 +326,13 @@ def _judge_single_value(inputs: ExactInputs, raw: ExactResult, limit: float) -> 
         ref_present = ref_codes[inputs.reference[col].notna().to_numpy()]
         value_rows = int((ref_present == value_code).sum())
         n = int(present.sum())
+        share = value_rows / len(ref_present) if len(ref_present) else 0.0
         chance = constant_chance(value_rows, len(ref_present), n)
         failed = chance < INTEGRITY_ALPHA
         observed.update(
             {
                 "reference_distinct_values": len(pd.unique(ref_present)),
-                "reference_share_of_value": value_rows / len(ref_present)
-                if len(ref_present)
-                else 0.0,
+                "reference_share_of_value": share,
                 "chance_if_clean": chance,
                 "alpha": INTEGRITY_ALPHA,
             }
@@ -341,7 +340,7 @@ def _judge_single_value(inputs: ExactInputs, raw: ExactResult, limit: float) -> 
         note = None
         if not failed:
             note = (
-                f"constant in the data, and its value is {value_rows / len(ref_present):.2%} of "
+                f"constant in the data, and its value is {share:.2%} of "
                 f"the reference: {n} clean values are all that value with chance {chance:.2g}"
             )
         judged.append(Judged(col, observed, failed, note))

@@ -239,3 +239,15 @@ def test_a_stuck_column_of_a_varied_reference_fails() -> None:
     assert rows["x"].failed
     assert not rows["k"].failed and rows["k"].note is not None
     assert "constant" in rows["k"].note
+
+
+def test_a_constant_column_whose_reference_is_all_null_is_judged_without_error() -> None:
+    reference = pd.DataFrame({"x": [np.nan] * 50})
+    data = pd.DataFrame({"x": [2.0] * 20})
+    inputs = ExactInputs(data, reference, ["x"], [], None, None, None)
+
+    judged = judge_against_reference("IsSingleValue", inputs, single_value(inputs, 0), 0)
+
+    (row,) = judged.value["datagate"]
+    assert row.observed["reference_share_of_value"] == 0.0
+    assert row.observed["reference_distinct_values"] == 0
