@@ -208,12 +208,14 @@ def pps_change_is_decidable(reference_rows: int, data_rows: int) -> bool:
     return min(reference_rows, data_rows) >= PPS_CHANGE_MIN_ROWS
 
 
-def predictive_feature_is_a_warning(pps: float, max_pps: float) -> bool:
-    """FeatureLabelCorrelation on the data alone warns (never fails) at PPS >= max_pps.
+def is_strong_predictor(pps: float, max_pps: float) -> bool:
+    """FeatureLabelCorrelation on the data alone is informative: PPS >= max_pps is noted, never
+    failed nor warned.
 
     Rule: a feature that predicts the label well is what a model is trained on; on one dataset
-    it cannot be told from leakage. The row is `warned` for a look; the failing leakage check
-    is FeatureLabelCorrelationChange, the PPS rising against the reference.
+    it cannot be told from leakage. The row is `passed` with severity `info` and says so; the
+    failing leakage check is FeatureLabelCorrelationChange, the PPS rising against the
+    reference.
     """
     return pps >= max_pps
 
@@ -320,3 +322,105 @@ def judge_drift(
             tests[column] = numeric_drift(ref.to_numpy(), dat.to_numpy())
     judged.update(decide_drift(tests, max_effect, alpha, column_max_effect))
     return {column: judged[column] for column in columns}
+
+
+# MultivariateDrift: deepchecks' domain classifier is evaluated on this share of the rows it
+# samples (its `test_size`), split evenly between the two datasets.
+DOMAIN_CLASSIFIER_TEST_SIZE = 0.3
+MULTIVARIATE_METHOD = (
+    "domain classifier AUC on its held-out rows; test: normal approximation of the AUC under "
+    "no drift; effect: 2*AUC-1"
+)
+
+
+@dataclass(frozen=True)
+class MultivariateDecision:
+    """The verdict on the domain classifier, with the numbers it rests on."""
+
+    drifted: bool
+    effect: float
+    auc: float
+    p_value: float
+    held_out_reference: int
+    held_out_data: int
+
+
+def auc_null_se(n_reference: int, n_data: int) -> float:
+    """The standard error of an AUC on n_reference vs n_data held-out rows when nothing drifted.
+
+    Under no drift the held-out rows' scores are exchangeable between the two sides, so the
+    AUC is the Mann-Whitney statistic / (n1 n2), of mean 1/2 and variance
+    (n1 + n2 + 1) / (12 n1 n2). Tied scores (a shallow boosted tree gives many) only lower the
+    variance, so this errs on the side of calling less drift.
+    """
+    return math.sqrt((n_reference + n_data + 1) / (12 * n_reference * n_data))
+
+
+def auc_p_value(auc: float, n_reference: int, n_data: int) -> float:
+    """One-sided p-value of a domain classifier's held-out AUC against 1/2 (no drift).
+
+    Rule: z = (AUC - 1/2) / auc_null_se, p = 1 - Phi(z). One-sided: a classifier that does
+    worse than chance on held-out rows is noise, not drift.
+    """
+    from scipy import stats
+
+    z = (auc - 0.5) / auc_null_se(n_reference, n_data)
+    return _clip(float(stats.norm.sf(z)))
+
+
+def held_out_sizes(reference_rows: int, data_rows: int, n_samples: int) -> tuple[int, int]:
+    """The held-out rows per side of deepchecks' domain classifier at these sizes.
+
+    deepchecks samples min(reference, data, n_samples) rows from each side, and holds out
+    ceil(DOMAIN_CLASSIFIER_TEST_SIZE * both) of them, stratified: about half from each side.
+    """
+    per_side = min(reference_rows, data_rows, n_samples)
+    held_out = math.ceil(DOMAIN_CLASSIFIER_TEST_SIZE * 2 * per_side)
+    return held_out // 2, held_out - held_out // 2
+
+
+def multivariate_rows_needed(
+    reference_rows: int, data_rows: int, n_samples: int, max_effect: float, alpha: float
+) -> int | None:
+    """None when MultivariateDrift can be judged at these sizes; else the rows a side it needs.
+
+    Rule: the check is judged when a drift just past the effect threshold (AUC = 1/2 +
+    max_effect / 2; a perfect classifier where the threshold is 0) would be significant at
+    `alpha` on the held-out rows, and each side holds out at least MIN_VALUES_PER_SIDE rows.
+    Below that no drift that matters could be told from noise; the answer is the smallest
+    number of rows a side that could.
+    """
+    target = 0.5 + max_effect / 2 if 0 < max_effect < 1 else 1.0
+
+    def decidable(rows: int) -> bool:
+        n1, n2 = held_out_sizes(rows, rows, n_samples)
+        return min(n1, n2) >= MIN_VALUES_PER_SIDE and auc_p_value(target, n1, n2) < alpha
+
+    n1, n2 = held_out_sizes(reference_rows, data_rows, n_samples)
+    if min(n1, n2) >= MIN_VALUES_PER_SIDE and auc_p_value(target, n1, n2) < alpha:
+        return None
+    rows = MIN_VALUES_PER_SIDE
+    while not decidable(rows) and rows < n_samples:
+        rows += 1
+    return rows
+
+
+def decide_multivariate_drift(
+    auc: float, n_reference: int, n_data: int, max_effect: float, alpha: float
+) -> MultivariateDecision:
+    """The data drifts as a whole when 2*AUC-1 passes `max_effect` AND the AUC is significant.
+
+    Rule: effect = max(0, 2*AUC-1) (deepchecks' drift score) on the domain classifier's
+    held-out rows; drifted when effect > max_effect and auc_p_value < alpha. The effect
+    threshold alone (deepchecks' 0.25) is noise on a few dozen held-out rows.
+    """
+    effect = max(0.0, 2 * auc - 1)
+    p_value = auc_p_value(auc, n_reference, n_data)
+    return MultivariateDecision(
+        drifted=effect > max_effect and p_value < alpha,
+        effect=effect,
+        auc=auc,
+        p_value=p_value,
+        held_out_reference=n_reference,
+        held_out_data=n_data,
+    )

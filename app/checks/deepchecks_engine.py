@@ -21,12 +21,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.checks.check_config import CheckCatalogue, CheckConfig, parse_per_check
-from app.checks.decisions import predictive_feature_is_a_warning
+from app.checks.decisions import is_strong_predictor
 from app.checks.drift_checks import (
     DATAGATE_KEY,
     as_observed,
     feature_drift_check,
     label_drift_check,
+    multivariate_drift_check,
     pps_change_check,
 )
 from app.checks.exact_checks import (
@@ -36,6 +37,7 @@ from app.checks.exact_checks import (
     ExactInputs,
     ExactSource,
 )
+from app.checks.reference_levels import RELATIVE_CHECKS, judge_against_reference, rows_of
 from app.checks.roles import ROLE_FIELDS, ColumnRoles
 from app.checks.schema_drift import column_kind, measured_categorical, resolve_columns
 from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid, UpstreamTimeout
@@ -71,7 +73,10 @@ class DeepchecksThresholds(BaseModel):
         description="FeatureDrift and LabelDrift: family-wise significance level (Holm)",
     )
     max_multivariate_drift: float = Field(
-        default=0.25, ge=0, description="MultivariateDrift, 2*AUC-1 of a domain classifier"
+        default=0.25,
+        ge=0,
+        description="MultivariateDrift: effect size 2*AUC-1 of a domain classifier a drift "
+        "exceeds (its AUC must also be significant at drift_alpha)",
     )
     max_samples_mix_ratio: float = Field(
         default=0.05, ge=0, le=1, description="TrainTestSamplesMix: share of data rows in reference"
@@ -563,6 +568,8 @@ class _Measure:
     breached: bool
     # Set when deepchecks measured nothing for this column, and why.
     not_measured: str | None = None
+    # Set when the row is informative: a fact that is not a failure, and why.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -619,16 +626,18 @@ def _build_feature_label_correlation(s: DeepchecksSettings, n: int) -> Any:
 
     limit = s.thresholds.max_feature_label_pps
 
-    # A good predictor is not leakage: a PPS over the limit on the data alone warns, never fails
-    # (app/checks/decisions.py, predictive_feature_is_a_warning).
-    def warn_on_strong_predictors(value: Any) -> Any:
-        strong = [str(c) for c, pps in value.items() if predictive_feature_is_a_warning(pps, limit)]
+    # A good predictor is not leakage: a PPS over the limit on the data alone is informative,
+    # never a failure or a warning (app/checks/decisions.py, is_strong_predictor).
+    def note_strong_predictors(value: Any) -> Any:
+        strong = [str(c) for c, pps in value.items() if is_strong_predictor(pps, limit)]
         if strong:
-            return ConditionResult(ConditionCategory.WARN, f"PPS >= {limit}: {', '.join(strong)}")
+            return ConditionResult(
+                ConditionCategory.PASS, f"strong predictors (PPS >= {limit}): {', '.join(strong)}"
+            )
         return ConditionResult(ConditionCategory.PASS)
 
     check = _checks().FeatureLabelCorrelation(n_samples=n, random_state=s.random_state)
-    return check.add_condition(f"feature PPS < {limit} (a warning)", warn_on_strong_predictors)
+    return check.add_condition(f"strong predictors noted at PPS >= {limit}", note_strong_predictors)
 
 
 def _build_feature_label_correlation_change(s: DeepchecksSettings, n: int) -> Any:
@@ -665,8 +674,12 @@ def _build_label_drift(s: DeepchecksSettings, n: int) -> Any:
 
 
 def _build_multivariate_drift(s: DeepchecksSettings, n: int) -> Any:
-    check = _checks().MultivariateDrift(n_samples=n, random_state=s.random_state)
-    return check.add_condition_overall_drift_value_less_than(s.thresholds.max_multivariate_drift)
+    return multivariate_drift_check(
+        s.thresholds.max_multivariate_drift,
+        s.thresholds.drift_alpha,
+        n_samples=n,
+        random_state=s.random_state,
+    )
 
 
 def _build_new_category(s: DeepchecksSettings, n: int) -> Any:
@@ -729,6 +742,19 @@ def _ratio(key: str, limit_of: Callable[[DeepchecksThresholds], float]) -> Any:
     return measure
 
 
+def _judged_or(measure: Any) -> Any:
+    """`measure` for a deepchecks value; the verdicts themselves for a value judged against
+    the reference (app/checks/reference_levels.py)."""
+
+    def read(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
+        judged = rows_of(value)
+        if judged is None:
+            return cast(list[_Measure], measure(value, t))
+        return [_Measure(j.column, j.observed, j.failed, note=j.note) for j in judged]
+
+    return read
+
+
 def _measure_samples_mix(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
     ratio = float(value["ratio"])
     # The database path counts the distinct shared rows instead of bringing them back.
@@ -738,10 +764,18 @@ def _measure_samples_mix(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
 
 
 def _measure_feature_label_pps(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
-    return [
-        _Measure(str(col), {"pps": _num(pps)}, _num(pps) >= t.max_feature_label_pps)
-        for col, pps in value.items()
-    ]
+    limit = t.max_feature_label_pps
+    rows = []
+    for col, pps in value.items():
+        note = None
+        if is_strong_predictor(_num(pps), limit):
+            note = (
+                f"a strong predictor (PPS {_num(pps):.2f} >= {limit}): informative, not a "
+                "failure on the data alone; a leak shows as a PPS rise against the reference "
+                "(FeatureLabelCorrelationChange)"
+            )
+        rows.append(_Measure(str(col), {"pps": _num(pps)}, False, note=note))
+    return rows
 
 
 def _measure_pps_change(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
@@ -781,16 +815,18 @@ def _drift_measure(column: str | None, info: Mapping[str, Any]) -> _Measure:
 
 
 def _measure_multivariate_drift(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
-    score = float(value["domain_classifier_drift_score"])
+    verdict = value[DATAGATE_KEY]
+    if "skipped" in verdict:
+        return [_Measure(None, {}, False, not_measured=verdict["skipped"])]
     importance = value.get("domain_classifier_feature_importance") or {}
     top = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)[:5]
     observed = {
-        "drift_score": score,
+        "drift_score": float(value["domain_classifier_drift_score"]),
         "domain_classifier_auc": float(value["domain_classifier_auc"]),
-        "method": "domain classifier (2*AUC-1)",
+        **{k: v for k, v in verdict.items() if k not in ("drifted", "summary")},
         "top_features": {str(k): float(v) for k, v in top},
     }
-    return [_Measure(None, observed, score >= t.max_multivariate_drift)]
+    return [_Measure(None, observed, bool(verdict["drifted"]))]
 
 
 def _measure_new_category(value: Any, t: DeepchecksThresholds) -> list[_Measure]:
@@ -879,7 +915,7 @@ _SPECS: tuple[_Spec, ...] = (
     # leakage between reference and data, and of the label into one dataset
     _Spec(
         "TrainTestSamplesMix", "leakage", ("reference",), train_test=True,
-        build=_build_samples_mix, measure=_measure_samples_mix,
+        build=_build_samples_mix, measure=_judged_or(_measure_samples_mix),
         thresholds=("max_samples_mix_ratio",),
     ),
     _Spec(
@@ -925,7 +961,7 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(
         "MultivariateDrift", "drift", ("reference",), train_test=True,
         build=_build_multivariate_drift, measure=_measure_multivariate_drift,
-        thresholds=("max_multivariate_drift",),
+        thresholds=("max_multivariate_drift", "drift_alpha"),
     ),
     _Spec(
         "NewCategoryTrainTest", "drift", ("reference",), train_test=True,
@@ -945,23 +981,23 @@ _SPECS: tuple[_Spec, ...] = (
     # integrity of the data alone
     _Spec(
         "MixedNulls", "integrity", (), train_test=False,
-        build=_build_mixed_nulls, measure=_measure_mixed_nulls,
+        build=_build_mixed_nulls, measure=_judged_or(_measure_mixed_nulls),
         thresholds=("max_null_types",), per_column=True,
     ),
     _Spec(
         "DataDuplicates", "integrity", (), train_test=False,
         build=_build_duplicates,
-        measure=_ratio("duplicates_ratio", lambda t: t.max_duplicates_ratio),
+        measure=_judged_or(_ratio("duplicates_ratio", lambda t: t.max_duplicates_ratio)),
         thresholds=("max_duplicates_ratio",),
     ),
     _Spec(
         "ConflictingLabels", "integrity", ("label", "classification"), train_test=False,
-        build=_build_conflicting_labels, measure=_measure_conflicting_labels,
+        build=_build_conflicting_labels, measure=_judged_or(_measure_conflicting_labels),
         thresholds=("max_conflicting_labels_ratio",),
     ),
     _Spec(
         "IsSingleValue", "integrity", (), train_test=False,
-        build=_build_single_value, measure=_measure_single_value,
+        build=_build_single_value, measure=_judged_or(_measure_single_value),
         fixed_expected={"min_distinct_values": 2}, per_column=True,
     ),
     _Spec(
@@ -1022,6 +1058,12 @@ def _exact_rows(
             rows_used = {"data": len(inputs.data)}
             if spec.train_test and inputs.reference is not None:
                 rows_used["reference"] = len(inputs.reference)
+        if spec.name in RELATIVE_CHECKS:
+            # Integrity judged against the reference's own level (app/checks/reference_levels.py).
+            # Over a SQL batch the reference's level comes from the frames held (a sample).
+            result = judge_against_reference(spec.name, inputs, result, limit)
+            if rows_of(result.value) is not None and inputs.reference is not None:
+                rows_used.setdefault("reference", len(inputs.reference))
     except UpstreamTimeout:
         # The run's failure, not the data's: a 504, as for the suite on the same batch.
         raise
@@ -1081,6 +1123,11 @@ def _rows_for(
     if len(measures) == 1 and not spec.per_column:
         # A check with one number: deepchecks' verdict on it is the row's outcome.
         only = measures[0]
+        if only.not_measured is not None:
+            return [_skipped_row(spec, only.not_measured, column=only.column)]
+        if only.note is not None and outcome == "passed":
+            details = {**details, "reason": only.note}
+            severity = "info"
         return [_row(spec, only.column, outcome, severity, only.observed, expected, details)]
     rows = []
     for m in measures:
@@ -1088,6 +1135,10 @@ def _rows_for(
             rows.append(_skipped_row(spec, m.not_measured, column=m.column))
         elif m.breached and worst != "PASS":
             rows.append(_row(spec, m.column, outcome, severity, m.observed, expected, details))
+        elif m.note is not None:
+            # A fact worth knowing that is not a failure: the row says why.
+            noted = {**details, "reason": m.note}
+            rows.append(_row(spec, m.column, "passed", "info", m.observed, expected, noted))
         else:
             # A column is only failed where deepchecks' condition failed too.
             rows.append(_row(spec, m.column, "passed", "critical", m.observed, expected, details))

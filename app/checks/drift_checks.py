@@ -2,8 +2,10 @@
 
 deepchecks still computes and draws its scores; FeatureDrift and LabelDrift also judge the same
 sampled rows by effect size and Holm-adjusted significance, write the verdict into their value
-(key "datagate"), and their one condition reads it. FeatureLabelCorrelationChange does not run
-below the size at which a PPS change is noise; its value says so.
+(key "datagate"), and their one condition reads it. MultivariateDrift judges its domain
+classifier's held-out AUC against its null. Both MultivariateDrift and
+FeatureLabelCorrelationChange do not run below the size at which their answer is noise; their
+value says so.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from functools import lru_cache
 from typing import Any
 
 from app.checks.decisions import (
+    MULTIVARIATE_METHOD,
     PPS_CHANGE_MIN_ROWS,
     DriftDecision,
     TooSmall,
+    decide_multivariate_drift,
+    held_out_sizes,
     judge_drift,
+    multivariate_rows_needed,
     pps_change_is_decidable,
 )
 
@@ -47,6 +53,14 @@ def label_drift_check(max_effect: float, alpha: float, **options: Any) -> Any:
     check.datagate_limits = (max_effect, alpha)
     name = f"label does not drift: effect > {max_effect} and p < {alpha}"
     return check.add_condition(name, _label_passes)
+
+
+def multivariate_drift_check(max_effect: float, alpha: float, **options: Any) -> Any:
+    """A deepchecks MultivariateDrift whose condition is datagate's effect-and-significance rule."""
+    check = _classes()[3](**options)
+    check.datagate_limits = (max_effect, alpha)
+    name = f"no multivariate drift: 2*AUC-1 > {max_effect} and p < {alpha}"
+    return check.add_condition(name, _multivariate_passes)
 
 
 def pps_change_check(**options: Any) -> Any:
@@ -94,8 +108,17 @@ def _label_passes(value: Any) -> Any:
     return ConditionResult(ConditionCategory.PASS, "the label did not drift")
 
 
+def _multivariate_passes(value: Any) -> Any:
+    from deepchecks.core import ConditionCategory, ConditionResult
+
+    verdict = value[DATAGATE_KEY]
+    if verdict.get("drifted"):
+        return ConditionResult(ConditionCategory.FAIL, f"the data drifted: {verdict['summary']}")
+    return ConditionResult(ConditionCategory.PASS, verdict.get("summary", "skipped"))
+
+
 @lru_cache(maxsize=1)
-def _classes() -> tuple[type[Any], type[Any], type[Any]]:
+def _classes() -> tuple[type[Any], type[Any], type[Any], type[Any]]:
     """The two subclasses, built on first use: deepchecks takes seconds to import."""
     from deepchecks.tabular import checks
     from deepchecks.tabular.utils.task_type import TaskType
@@ -169,4 +192,45 @@ def _classes() -> tuple[type[Any], type[Any], type[Any]]:
             }
             return CheckResult(value=value, header="Feature Label Correlation Change")
 
-    return FeatureDrift, LabelDrift, FeatureLabelCorrelationChange
+    class MultivariateDrift(checks.MultivariateDrift):  # type: ignore[misc]
+        """MultivariateDrift, its AUC judged against its null; not run on too few rows."""
+
+        datagate_limits: tuple[float, float]
+
+        def run_logic(self, context: Any) -> Any:
+            from deepchecks.core import CheckResult
+
+            max_effect, alpha = self.datagate_limits
+            rows = (context.train.n_samples, context.test.n_samples)
+            n_samples = self.n_samples if self.n_samples is not None else max(rows)
+            needed = multivariate_rows_needed(*rows, n_samples, max_effect, alpha)
+            if needed is not None:
+                reason = (
+                    f"too few rows to tell a multivariate drift of {max_effect} from noise "
+                    f"({rows[0]} in the reference, {rows[1]} in the data); needs at least "
+                    f"{needed} on each side"
+                )
+                value = {
+                    "domain_classifier_auc": None,
+                    "domain_classifier_drift_score": None,
+                    "domain_classifier_feature_importance": {},
+                    DATAGATE_KEY: {"skipped": reason, "rows_needed": needed},
+                }
+                return CheckResult(value=value, header="Multivariate Drift")
+            result = super().run_logic(context)
+            n1, n2 = held_out_sizes(*rows, n_samples)
+            auc = float(result.value["domain_classifier_auc"])
+            judged = decide_multivariate_drift(auc, n1, n2, max_effect, alpha)
+            result.value[DATAGATE_KEY] = {
+                "drifted": judged.drifted,
+                "effect": judged.effect,
+                "auc": judged.auc,
+                "p_value": judged.p_value,
+                "held_out_reference": judged.held_out_reference,
+                "held_out_data": judged.held_out_data,
+                "method": MULTIVARIATE_METHOD,
+                "summary": f"2*AUC-1 = {judged.effect:.3f}, p = {judged.p_value:.2g}",
+            }
+            return result
+
+    return FeatureDrift, LabelDrift, FeatureLabelCorrelationChange, MultivariateDrift

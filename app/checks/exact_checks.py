@@ -445,6 +445,20 @@ def _group_ids(codes: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
     return ids
 
 
+def group_sizes(
+    inputs: ExactInputs, columns: list[str], side: int = 0
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Rows per distinct row over `columns`, nulls equal to nulls (one count a group), of the
+    data (side 0) or the reference (side 1, which must hold every column): what the
+    reference-relative rules (app/checks/reference_levels.py) read. The codes are the run's."""
+    frame = inputs.data if side == 0 else _reference(inputs)
+    if not columns or frame.empty:
+        return np.ones(len(frame), dtype=np.int64)
+    ids = _group_ids(_codes_frame(inputs, columns, side))
+    counts: np.ndarray[Any, np.dtype[np.int64]] = np.unique(ids, return_counts=True)[1]
+    return counts.astype(np.int64)
+
+
 def data_duplicates(inputs: ExactInputs, max_ratio: float) -> ExactResult:
     """DataDuplicates: 1 - distinct rows / rows, over every column, nulls equal to nulls.
     A breach is a warning, as in deepchecks."""

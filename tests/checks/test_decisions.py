@@ -12,12 +12,17 @@ from app.checks.decisions import (
     PPS_CHANGE_MIN_ROWS,
     DriftDecision,
     TooSmall,
+    auc_null_se,
+    auc_p_value,
     decide_drift,
+    decide_multivariate_drift,
+    held_out_sizes,
     holm_adjust,
+    is_strong_predictor,
     judge_drift,
+    multivariate_rows_needed,
     numeric_drift,
     pps_change_is_decidable,
-    predictive_feature_is_a_warning,
     rows_needed_to_tell,
 )
 
@@ -131,11 +136,11 @@ def test_holm_multiplies_the_ranked_p_values_and_keeps_their_order() -> None:
     assert holm_adjust([]) == []
 
 
-def test_pps_rules_skip_small_sets_and_warn_on_strong_predictors() -> None:
+def test_pps_rules_skip_small_sets_and_note_strong_predictors() -> None:
     assert not pps_change_is_decidable(PPS_CHANGE_MIN_ROWS - 1, 10_000)
     assert pps_change_is_decidable(PPS_CHANGE_MIN_ROWS, PPS_CHANGE_MIN_ROWS)
-    assert predictive_feature_is_a_warning(0.8, 0.8)
-    assert not predictive_feature_is_a_warning(0.79, 0.8)
+    assert is_strong_predictor(0.8, 0.8)
+    assert not is_strong_predictor(0.79, 0.8)
 
 
 def test_odd_columns_are_judged_without_errors_and_without_false_drift() -> None:
@@ -177,3 +182,61 @@ def test_numeric_p_value_stays_calibrated_on_heavily_tied_values() -> None:
         rng.shuffle(values)
         p_values.append(numeric_drift(values[:2000], values[2000:]).p_value)
     assert np.mean(np.array(p_values) < 0.01) <= 0.03
+
+
+# --- MultivariateDrift: the domain classifier's AUC against its null -------------------------
+
+
+def _auc(scores_reference: np.ndarray, scores_data: np.ndarray) -> float:
+    """The AUC of scores telling data (positive) from reference rows, ties counted half."""
+    greater = (scores_data[:, None] > scores_reference[None, :]).mean()
+    ties = (scores_data[:, None] == scores_reference[None, :]).mean()
+    return float(greater + ties / 2)
+
+
+@pytest.mark.parametrize(
+    ("n1", "n2", "levels"), [(15, 15, 0), (60, 60, 0), (300, 300, 0), (60, 200, 4)]
+)
+def test_auc_on_clean_held_out_rows_is_significant_in_at_most_alpha_of_runs(
+    n1: int, n2: int, levels: int
+) -> None:
+    rng = np.random.default_rng(n1 + n2 + levels)
+
+    def scores(n: int) -> np.ndarray:
+        # A shallow tree scores in few levels: many ties, which only make the test stricter.
+        values = rng.normal(size=n)
+        return np.round(values * levels) if levels else values
+
+    p_values = [auc_p_value(_auc(scores(n1), scores(n2)), n1, n2) for _ in range(1000)]
+    assert np.mean(np.array(p_values) < ALPHA) <= 0.02
+    assert np.mean(np.array(p_values) < 0.1) <= 0.13
+
+
+def test_auc_null_standard_error_is_the_mann_whitney_one() -> None:
+    assert auc_null_se(300, 300) == pytest.approx(np.sqrt(601 / (12 * 300 * 300)))
+
+
+def test_a_real_shift_passes_both_the_effect_and_the_significance() -> None:
+    rng = np.random.default_rng(2)
+    shifted = _auc(rng.normal(size=300), rng.normal(1.0, size=300))  # AUC about 0.76
+    judged = decide_multivariate_drift(shifted, 300, 300, 0.25, ALPHA)
+    assert judged.drifted and judged.p_value < 1e-6
+    assert judged.effect == pytest.approx(2 * shifted - 1)
+
+
+def test_a_large_auc_on_few_held_out_rows_is_not_drift() -> None:
+    # 2*AUC-1 = 0.3 passes deepchecks' 0.25, but on 8 rows a side it is noise.
+    assert not decide_multivariate_drift(0.65, 8, 8, 0.25, ALPHA).drifted
+    # A tiny effect on a million rows is significant, and still under the threshold.
+    assert not decide_multivariate_drift(0.51, 300_000, 300_000, 0.25, ALPHA).drifted
+
+
+def test_multivariate_drift_is_skipped_below_the_size_at_which_the_threshold_is_noise() -> None:
+    needed = multivariate_rows_needed(124, 54, 10_000, 0.25, ALPHA)
+    assert needed is not None and needed > 124
+    # At the size it names, a drift just past the threshold is significant.
+    n1, n2 = held_out_sizes(needed, needed, 10_000)
+    assert auc_p_value(0.5 + 0.25 / 2, n1, n2) < ALPHA
+    assert multivariate_rows_needed(needed, needed, 10_000, 0.25, ALPHA) is None
+    assert multivariate_rows_needed(needed - 1, needed, 10_000, 0.25, ALPHA) == needed
+    assert held_out_sizes(1000, 200, 10_000) == (60, 60)

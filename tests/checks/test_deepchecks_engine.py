@@ -324,7 +324,7 @@ def test_ids_seen_in_the_reference_flag_index_leakage() -> None:
     assert row.observed["leakage_ratio"] == pytest.approx(100 / 1100)
 
 
-def test_feature_that_is_the_label_plus_noise_warns_in_feature_label_correlation() -> None:
+def test_feature_that_is_the_label_plus_noise_is_informative_in_feature_label_correlation() -> None:
     frame = _diamonds().copy()
     codes = frame["cut"].astype("category").cat.codes
     frame["leak"] = codes + np.random.default_rng(SEED).normal(0, 0.05, len(frame))
@@ -333,14 +333,57 @@ def test_feature_that_is_the_label_plus_noise_warns_in_feature_label_correlation
         frame, None, ColumnRoles(label="cut"), _only("FeatureLabelCorrelation")
     )
 
-    # On the data alone a strong predictor cannot be told from a leak: a warning, not a failure.
-    warned = {r.column for r in _rows(outcome, "FeatureLabelCorrelation") if r.outcome == "warned"}
-    assert warned == {"leak"}
-    assert _failed_columns(outcome, "FeatureLabelCorrelation") == set()
+    # On the data alone a strong predictor cannot be told from a leak: noted, not a verdict.
+    rows = _rows(outcome, "FeatureLabelCorrelation")
+    assert {r.outcome for r in rows} == {"passed"}
     leak = _row(outcome, "FeatureLabelCorrelation", "leak")
-    assert leak.severity == "warning"
+    assert leak.severity == "info"
+    assert "strong predictor" in leak.details["reason"]
     assert leak.observed["pps"] > 0.9
     assert leak.expected == {"max_feature_label_pps": 0.8}
+    assert {r.column for r in rows if r.severity == "info"} == {"leak"}
+
+
+def _leaked_label(data: pd.DataFrame) -> pd.DataFrame:
+    """`depth` replaced by the label's code plus a little noise: a leak planted in the data."""
+    codes = data["cut"].astype("category").cat.codes
+    noise = np.random.default_rng(SEED).normal(0, 0.05, len(data))
+    return data.assign(depth=codes + noise)
+
+
+def test_label_leak_planted_in_the_data_fails_the_pps_change_at_1000_rows_a_side() -> None:
+    reference, data = _split(_diamonds())
+    assert min(len(reference), len(data)) >= PPS_CHANGE_MIN_ROWS
+
+    outcome = run_deepchecks(
+        _leaked_label(data),
+        reference,
+        ColumnRoles(label="cut"),
+        _only("FeatureLabelCorrelationChange", "FeatureLabelCorrelation"),
+    )
+
+    assert _failed_columns(outcome, "FeatureLabelCorrelationChange") == {"depth"}
+    depth = _row(outcome, "FeatureLabelCorrelationChange", "depth")
+    # deepchecks' difference is reference minus data: the leak raises the data's PPS.
+    assert depth.observed["pps_data"] - depth.observed["pps_reference"] > 0.5
+    assert _row(outcome, "FeatureLabelCorrelation", "depth").severity == "info"
+
+
+def test_label_leak_below_1000_rows_a_side_is_only_noted_and_the_change_is_skipped() -> None:
+    reference, data = _split(_diamonds().iloc[:1200])
+
+    outcome = run_deepchecks(
+        _leaked_label(data),
+        reference,
+        ColumnRoles(label="cut"),
+        _only("FeatureLabelCorrelationChange", "FeatureLabelCorrelation"),
+    )
+
+    change = _row(outcome, "FeatureLabelCorrelationChange", "depth")
+    assert change.outcome == "skipped"
+    assert f"needs at least {PPS_CHANGE_MIN_ROWS}" in change.details["reason"]
+    noted = _row(outcome, "FeatureLabelCorrelation", "depth")
+    assert (noted.outcome, noted.severity) == ("passed", "info")
 
 
 def test_unseen_category_is_named_in_the_new_category_row() -> None:
@@ -359,15 +402,147 @@ def test_unseen_category_is_named_in_the_new_category_row() -> None:
 
 
 def test_condition_warning_becomes_a_warned_row_with_warning_severity() -> None:
+    frame = _diamonds().copy()
+    frame["color"] = frame["color"].astype(object)
+    frame.loc[:99, "color"] = "7"  # 5% of a text column are numbers: deepchecks warns
+
+    outcome = run_deepchecks(frame, None, ColumnRoles(label="cut"), _only("MixedDataTypes"))
+
+    row = _row(outcome, "MixedDataTypes", "color")
+    assert row.outcome == "warned"
+    assert row.severity == "warning"
+    assert row.observed["numbers_ratio"] == pytest.approx(0.05)
+
+
+# --- integrity against the reference's own level --------------------------------------------
+
+
+def test_duplicated_rows_fail_data_duplicates_without_a_reference() -> None:
     frame = _diamonds()
     data = pd.concat([frame, frame.iloc[:400]], ignore_index=True)  # 1 row in 6 is a copy
 
     outcome = run_deepchecks(data, None, ColumnRoles(label="cut"), _only("DataDuplicates"))
 
     row = _row(outcome, "DataDuplicates")
-    assert row.outcome == "warned"
-    assert row.severity == "warning"
+    assert (row.outcome, row.severity) == ("failed", "critical")
     assert row.observed["duplicates_ratio"] > 0.05
+
+
+def test_join_fan_out_of_twenty_percent_fails_data_duplicates_against_a_clean_reference() -> None:
+    reference, data = _split(_diamonds())
+    fanned = pd.concat([data, data.iloc[:250]], ignore_index=True)  # 250 of 1,250 rows repeat
+
+    outcome = run_deepchecks(fanned, reference, ColumnRoles(label="cut"), _only("DataDuplicates"))
+    clean = run_deepchecks(data, reference, ColumnRoles(label="cut"), _only("DataDuplicates"))
+
+    row = _row(outcome, "DataDuplicates")
+    assert row.outcome == "failed"
+    assert row.observed["duplicates_ratio"] == pytest.approx(0.2)
+    assert row.observed["expected_ratio"] < 0.01
+    assert row.observed["rows"] == 250 and row.observed["allowed_rows"] < 10
+    assert row.expected == {"max_duplicates_ratio": 0.05}
+    assert row.details["rows_used"] == {"data": 1250, "reference": 1000}
+    assert _row(clean, "DataDuplicates").outcome == "passed"
+
+
+def test_max_duplicates_ratio_of_zero_fails_a_few_copies_the_reference_never_has() -> None:
+    reference, data = _split(_diamonds())
+    copied = pd.concat([data, data.iloc[:20]], ignore_index=True)  # 2% of the rows
+    roles, settings = resolve_config({}, {"label": "cut"}, {"max_duplicates_ratio": 0.0})
+    settings = settings.model_copy(update={"checks": ["DataDuplicates"]})
+
+    at_zero = run_deepchecks(copied, reference, roles, settings)
+    at_default = run_deepchecks(copied, reference, roles, _only("DataDuplicates"))
+
+    assert _row(at_zero, "DataDuplicates").outcome == "failed"
+    assert _row(at_default, "DataDuplicates").outcome == "passed"
+
+
+def test_column_constant_in_both_is_informative_and_a_stuck_column_fails() -> None:
+    reference, data = _split(_diamonds())
+    reference, data = reference.assign(batch=1), data.assign(batch=1, color="E")
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="cut"), _only("IsSingleValue"))
+
+    batch = _row(outcome, "IsSingleValue", "batch")
+    assert (batch.outcome, batch.severity) == ("passed", "info")
+    assert "constant" in batch.details["reason"]
+    assert batch.observed["reference_distinct_values"] == 1
+    stuck = _row(outcome, "IsSingleValue", "color")
+    assert stuck.outcome == "failed"
+    assert stuck.observed["chance_if_clean"] < 0.01
+    assert _row(outcome, "IsSingleValue", "carat").outcome == "passed"
+
+
+def test_null_kinds_the_reference_has_too_are_informative_and_a_new_kind_fails() -> None:
+    reference, data = _split(_diamonds())
+    reference, data = reference.copy(), data.copy()
+    for frame in (reference, data):
+        frame["clarity"] = frame["clarity"].astype(object)
+        frame.loc[:49, "clarity"] = None
+        frame.loc[50:99, "clarity"] = np.nan
+    data["color"] = data["color"].astype(object)
+    data.loc[:49, "color"] = "N/A"
+    data.loc[50:99, "color"] = None
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="cut"), _only("MixedNulls"))
+
+    shared = _row(outcome, "MixedNulls", "clarity")
+    assert (shared.outcome, shared.severity) == ("passed", "info")
+    assert shared.observed["reference_null_types"] == shared.observed["null_types"]
+    new = _row(outcome, "MixedNulls", "color")
+    assert new.outcome == "failed"
+    assert new.observed["rows_with_new_null_types"] == 100
+
+
+def test_clean_split_of_a_table_of_few_distinct_rows_is_no_samples_mix_or_conflict() -> None:
+    titanic = r_dataset("titanic")  # 1,316 passengers, 20 distinct rows
+    reference, data = _split(titanic)
+    checks = ("TrainTestSamplesMix", "ConflictingLabels", "DataDuplicates")
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(label="survived"), _only(*checks))
+
+    for check in checks:
+        row = _row(outcome, check)
+        assert (row.outcome, row.severity) == ("passed", "info"), check
+        assert row.observed["expected_ratio"] > 0.9, check
+    mix = _row(outcome, "TrainTestSamplesMix")
+    assert mix.observed["ratio"] == pytest.approx(1.0)
+    assert "recur" in mix.details["reason"]
+    assert mix.expected == {"max_samples_mix_ratio": 0.05}
+
+
+# --- MultivariateDrift: effect and significance ---------------------------------------------
+
+
+def test_multivariate_drift_on_a_small_clean_split_is_skipped_with_the_size_it_needs() -> None:
+    wine = load_wine(as_frame=True).frame
+    reference, data = wine.iloc[:124], wine.iloc[124:]
+
+    outcome = run_deepchecks(data, reference, ColumnRoles(), _only("MultivariateDrift"))
+
+    row = _row(outcome, "MultivariateDrift")
+    assert row.outcome == "skipped"
+    assert re.search(r"needs at least \d+ on each side", row.details["reason"])
+
+
+def test_multivariate_drift_fails_a_shift_and_states_auc_p_value_and_thresholds() -> None:
+    reference, data = _split(_diamonds())
+    shifted = data.assign(
+        depth=data["depth"] + 0.5 * reference["depth"].std(),
+        table=data["table"] + 0.5 * reference["table"].std(),
+    )
+
+    outcome = run_deepchecks(
+        shifted, reference, ColumnRoles(label="cut"), _only("MultivariateDrift")
+    )
+
+    row = _row(outcome, "MultivariateDrift")
+    assert row.outcome == "failed"
+    assert row.observed["effect"] > 0.25 and row.observed["p_value"] < 0.01
+    assert row.observed["held_out_reference"] == row.observed["held_out_data"] == 300
+    assert row.expected == {"max_multivariate_drift": 0.25, "drift_alpha": 0.01}
+    assert set(row.observed["top_features"]) & {"depth", "table"}
 
 
 # --- what does not apply, and what breaks ---------------------------------------------------
