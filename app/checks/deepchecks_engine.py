@@ -37,7 +37,12 @@ from app.checks.exact_checks import (
     ExactInputs,
     ExactSource,
 )
-from app.checks.reference_levels import RELATIVE_CHECKS, judge_against_reference, rows_of
+from app.checks.reference_levels import (
+    RELATIVE_CHECKS,
+    VALUE_KEY,
+    judge_against_reference,
+    rows_of,
+)
 from app.checks.roles import ROLE_FIELDS, ColumnRoles
 from app.checks.schema_drift import column_kind, measured_categorical, resolve_columns
 from app.core.errors import InvalidData, InvalidRequest, SuiteInvalid, UpstreamTimeout
@@ -750,7 +755,14 @@ def _judged_or(measure: Any) -> Any:
         judged = rows_of(value)
         if judged is None:
             return cast(list[_Measure], measure(value, t))
-        return [_Measure(j.column, j.observed, j.failed, note=j.note) for j in judged]
+        # What deepchecks' value says of each row (e.g. which categories are new), then the
+        # judgement's own figures and verdict.
+        read_raw = cast(list[_Measure], measure(value[VALUE_KEY], t))
+        base = {m.column: m.observed for m in read_raw}
+        return [
+            _Measure(j.column, {**base.get(j.column, {}), **j.observed}, j.failed, note=j.note)
+            for j in judged
+        ]
 
     return read
 
@@ -965,12 +977,12 @@ _SPECS: tuple[_Spec, ...] = (
     ),
     _Spec(
         "NewCategoryTrainTest", "drift", ("reference",), train_test=True,
-        build=_build_new_category, measure=_measure_new_category,
+        build=_build_new_category, measure=_judged_or(_measure_new_category),
         thresholds=("max_new_category_ratio",), per_column=True,
     ),
     _Spec(
         "NewLabelTrainTest", "drift", ("reference", "label", "classification"), train_test=True,
-        build=_build_new_label, measure=_measure_new_label,
+        build=_build_new_label, measure=_judged_or(_measure_new_label),
         thresholds=("max_new_labels",), on_label=True,
     ),
     _Spec(

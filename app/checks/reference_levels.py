@@ -44,6 +44,8 @@ RELATIVE_CHECKS = (
     "ConflictingLabels",
     "IsSingleValue",
     "MixedNulls",
+    "NewCategoryTrainTest",
+    "NewLabelTrainTest",
 )
 
 
@@ -193,7 +195,36 @@ def constant_chance(value_rows: int, reference_rows: int, n: int) -> float:
     return float(stats.betabinom.pmf(n, n, a, b))
 
 
-# --- the five checks, judged against the reference ------------------------------------------
+def unseen_share(values: pd.Series[Any]) -> tuple[float, int]:
+    """Rule (Good-Turing): the share of a clean batch's values that the reference never holds.
+
+    A reference of N values in which f1 values occur exactly once leaves about f1 / N of the
+    population's mass unseen: a clean batch drawn like it holds that share of values new to
+    the reference. Four categories seen thousands of times leave none; a column of 38 car
+    models in 234 rows, or a rare pixel intensity, leaves a few percent. The estimate is
+    taken as (f1 + 1) / (N + 1): f1 is itself a noisy count, and plain f1 / N let clean splits
+    of a 234-row table fail 3.3% of the time at alpha 1% (tests/checks/test_reference_levels.py).
+    Returns (share, N), N the reference's non-null values.
+    """
+    present = values.dropna()
+    if isinstance(present.dtype, pd.CategoricalDtype):
+        present = present.astype(object)
+    counts = present.value_counts(sort=False)
+    total = int(counts.sum())
+    if total == 0:
+        return 0.0, 0
+    return (float((counts == 1).sum()) + 1) / (total + 1), total
+
+
+def _unseen_note(count: int, n: int, expected: float, verdict: RateVerdict) -> str:
+    return (
+        f"{count} of {n} rows hold values the reference lacks, but {expected:.2%} of the "
+        "reference's own values occur only once in it (Good-Turing): a clean batch of this "
+        f"size may hold up to {verdict.allowed} such rows: not a new failure"
+    )
+
+
+# --- the checks judged against the reference ------------------------------------------------
 
 
 def judge_against_reference(
@@ -383,12 +414,60 @@ def _judge_mixed_nulls(inputs: ExactInputs, raw: ExactResult, limit: float) -> l
     return judged
 
 
+def _judge_new_category(inputs: ExactInputs, raw: ExactResult, limit: float) -> list[Judged]:
+    assert inputs.reference is not None
+    n = len(inputs.data)
+    judged = []
+    for col, row in raw.value.iterrows():
+        ratio = float(row["Ratio of New Categories"])
+        # From the ratio: over a SQL batch the count is the database's, the frames a sample.
+        count = round(ratio * n)
+        expected, reference_rows = unseen_share(inputs.reference[col])
+        verdict = beyond_reference(count, n, expected, reference_rows, limit, INTEGRITY_ALPHA)
+        observed = {
+            "new_category_ratio": ratio,
+            "expected_ratio": expected,
+            "allowed_rows": verdict.allowed,
+            "alpha": INTEGRITY_ALPHA,
+        }
+        note = None
+        if not verdict.failed and ratio > limit:
+            note = _unseen_note(count, n, expected, verdict)
+        judged.append(Judged(str(col), observed, verdict.failed, note))
+    return judged
+
+
+def _judge_new_label(inputs: ExactInputs, raw: ExactResult, limit: float) -> list[Judged]:
+    assert inputs.reference is not None and inputs.label is not None
+    n = len(inputs.data)
+    new_labels = len(raw.value["new_labels"])
+    count = int(raw.value["n_new_labels_samples"])
+    if raw.value["n_samples"] and raw.value["n_samples"] != n:
+        count = round(count / raw.value["n_samples"] * n)
+    expected, reference_rows = unseen_share(inputs.reference[inputs.label])
+    # The effect is deepchecks' own: more new labels than `limit`; the count of rows holding
+    # them must also pass what a clean batch shows.
+    verdict = beyond_reference(count, n, expected, reference_rows, 0.0, INTEGRITY_ALPHA)
+    failed = verdict.failed and new_labels > limit
+    observed = {
+        "expected_ratio": expected,
+        "allowed_rows": verdict.allowed,
+        "alpha": INTEGRITY_ALPHA,
+    }
+    note = None
+    if not failed and new_labels > limit:
+        note = _unseen_note(count, n, expected, verdict)
+    return [Judged(None, observed, failed, note)]
+
+
 _JUDGES: Mapping[str, Any] = {
     "TrainTestSamplesMix": _judge_samples_mix,
     "DataDuplicates": _judge_duplicates,
     "ConflictingLabels": _judge_conflicting_labels,
     "IsSingleValue": _judge_single_value,
     "MixedNulls": _judge_mixed_nulls,
+    "NewCategoryTrainTest": _judge_new_category,
+    "NewLabelTrainTest": _judge_new_label,
 }
 
 

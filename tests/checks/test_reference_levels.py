@@ -11,6 +11,8 @@ from app.checks.exact_checks import (
     ExactInputs,
     data_duplicates,
     group_sizes,
+    new_category,
+    new_label,
     samples_mix,
     single_value,
 )
@@ -22,6 +24,7 @@ from app.checks.reference_levels import (
     expected_duplicate_share,
     expected_mix_share,
     judge_against_reference,
+    unseen_share,
 )
 
 RUNS = 300
@@ -251,3 +254,79 @@ def test_a_constant_column_whose_reference_is_all_null_is_judged_without_error()
     (row,) = judged.value["datagate"]
     assert row.observed["reference_share_of_value"] == 0.0
     assert row.observed["reference_distinct_values"] == 0
+
+
+# --- values the reference never had (Good-Turing) -------------------------------------------
+
+
+def test_unseen_share_is_the_share_of_reference_values_seen_once() -> None:
+    values = pd.Series(["a", "a", "b", "c", None, "d", "d", "d"])
+    assert unseen_share(values) == (pytest.approx(3 / 8), 7)
+    assert unseen_share(pd.Series(["x"] * 50)) == (pytest.approx(1 / 51), 50)
+
+
+def _categories(data: np.ndarray, reference: np.ndarray) -> ExactInputs:
+    as_text = np.vectorize(lambda i: f"v{i}")
+    return ExactInputs(
+        pd.DataFrame({"c": as_text(data)}),
+        pd.DataFrame({"c": as_text(reference)}),
+        ["c"],
+        ["c"],
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("distinct", "reference_rows", "data_rows"), [(40, 187, 47), (300, 800, 200)]
+)
+def test_clean_splits_of_a_long_tailed_category_do_not_fail_new_category(
+    distinct: int, reference_rows: int, data_rows: int
+) -> None:
+    """38 car models in 234 rows: a clean test split holds models its training part lacks."""
+    rng = np.random.default_rng(distinct)
+    alarms = raw_alarms = 0
+    for _ in range(RUNS):
+        ids = _ids(rng, reference_rows + data_rows, distinct)
+        inputs = _categories(ids[reference_rows:], ids[:reference_rows])
+        raw = new_category(inputs, 0.0)
+        raw_alarms += not raw.passed
+        alarms += not judge_against_reference("NewCategoryTrainTest", inputs, raw, 0.0).passed
+    assert raw_alarms > RUNS / 2, "the setting must be one where deepchecks' rule cries wolf"
+    assert alarms / RUNS <= FALSE_ALARM_BOUND
+
+
+@pytest.mark.parametrize(("rows", "planted"), [(200, 20), (100_000, 20)])
+def test_a_planted_new_category_fails_against_a_reference_without_rare_values(
+    rows: int, planted: int
+) -> None:
+    rng = np.random.default_rng(rows)
+    reference = rng.integers(0, 4, size=rows)
+    data = rng.integers(0, 4, size=rows)
+    data[:planted] = 99
+    inputs = _categories(data, reference)
+    judged = judge_against_reference("NewCategoryTrainTest", inputs, new_category(inputs, 0.0), 0.0)
+    assert not judged.passed
+    (row,) = judged.value["datagate"]
+    assert row.column == "c" and row.failed
+    assert row.observed["expected_ratio"] == pytest.approx(1 / (rows + 1))
+
+
+def test_a_new_label_of_an_integer_target_with_many_values_is_judged_like_a_category() -> None:
+    """mpg's `hwy` (27 integer values in 234 rows) taken for classes: clean splits hold values
+    the training part lacks; a batch of mostly unseen labels still fails."""
+    rng = np.random.default_rng(27)
+    alarms = 0
+    for _ in range(RUNS):
+        labels = np.round(rng.normal(24, 6, size=234)).astype(int)
+        reference = pd.DataFrame({"x": 0, "y": labels[:187]})
+        data = pd.DataFrame({"x": 0, "y": labels[187:]})
+        inputs = ExactInputs(data, reference, ["x"], [], "y", None, None)
+        alarms += not judge_against_reference(
+            "NewLabelTrainTest", inputs, new_label(inputs, 0), 0
+        ).passed
+    assert alarms / RUNS <= FALSE_ALARM_BOUND
+    shifted = pd.DataFrame({"x": 0, "y": np.arange(100, 147)})
+    inputs = ExactInputs(shifted, reference, ["x"], [], "y", None, None)
+    assert not judge_against_reference("NewLabelTrainTest", inputs, new_label(inputs, 0), 0).passed
