@@ -209,10 +209,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _server_url(args: argparse.Namespace) -> str:
-    url: str | None = args.server or os.environ.get("DATAGATE_URL")
-    if not url:
-        raise UsageError("no server: pass --server URL or set DATAGATE_URL (or use --local)")
-    return url
+    from app.client import server_url
+
+    return server_url(args.server)
 
 
 def _local_bytes(*values: str | None) -> int:
@@ -416,7 +415,9 @@ def _suites_check(args: argparse.Namespace) -> int:
 
 
 def _add_server(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", help="service URL (default DATAGATE_URL)")
+    parser.add_argument(
+        "--server", help="service URL (default DATAGATE_URL, else http://127.0.0.1:8000)"
+    )
     parser.add_argument(
         "--api-key",
         default=os.environ.get("DATAGATE_API_KEY"),

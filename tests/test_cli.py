@@ -90,10 +90,10 @@ def test_server_and_api_key_can_be_given_as_options(datagate_server: Server) -> 
     [
         (["--suite", "nope"], {}, 'suite "nope" not found'),
         (["--suite", "penguins"], {"DATAGATE_API_KEY": ""}, "401"),
-        (["--suite", "penguins"], {"DATAGATE_URL": ""}, "no server"),
+        (["--suite", "penguins"], {"DATAGATE_URL": "http://127.0.0.1:9"}, "cannot reach"),
         (["--suite", "penguins", "--thresholds", "[1]"], {}, "--thresholds"),
     ],
-    ids=["unknown-suite", "no-key", "no-server", "bad-thresholds"],
+    ids=["unknown-suite", "no-key", "unreachable-server", "bad-thresholds"],
 )
 def test_usage_and_service_errors_exit_2_with_a_message(
     datagate_server: Server, args: list[str], env_change: dict[str, str], message: str
