@@ -202,6 +202,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A data validation gate for machine learning pipelines.",
         lifespan=lifespan,
+        # /docs is the pages' own Swagger UI (app/api/routes/pages.py): FastAPI's loads it from
+        # a CDN with an inline script, a blank page offline and under the pages' CSP.
+        docs_url=None,
+        redoc_url=None,
     )
     _register_error_handlers(app)
     # Innermost: the request-id log line still says HEAD; the route (and its auth) sees a GET.

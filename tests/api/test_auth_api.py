@@ -31,8 +31,6 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
-    ("GET", "/redoc"),
     ("GET", "/login"),
     ("POST", "/login"),
 }

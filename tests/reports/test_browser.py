@@ -242,6 +242,52 @@ def test_drift_report_and_the_full_deepchecks_view_render_offline(
     assert not page_errors, page_errors
 
 
+def test_api_docs_show_the_operations_with_the_network_cut_off_but_loopback(
+    service: Service, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    blocked: list[str] = []
+    refused: list[str] = []
+
+    def loopback_only(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith("data:") or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.route("**/*", loopback_only)
+            page.on(
+                "console",
+                lambda message: (
+                    refused.append(message.text)
+                    if "Content Security Policy" in message.text or "Refused" in message.text
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda error: refused.append(str(error)))
+            # From a report page's "API" link, as a person gets there.
+            page.goto(f"{service.base}/reports")
+            page.locator("header.topbar").get_by_role("link", name="API").click()
+            page.wait_for_url("**/docs")
+            operation = page.locator(".opblock-summary-path", has_text="/v1/validations").first
+            operation.wait_for(timeout=30_000)
+            assert page.locator(".opblock").count() >= 10
+            assert page.locator(".opblock-summary-path", has_text="/v1/suites").count() >= 1
+            page.screenshot(path=str(tmp_path / "api-docs.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert not blocked, f"/docs asked the network for {blocked}"
+    assert not refused, f"the browser refused content or failed: {refused}"
+
+
 WRITE_KEY = "browser-write-key-0123456789"
 READ_KEY = "browser-read-key-0123456789"
 
