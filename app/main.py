@@ -74,7 +74,11 @@ def _register_error_handlers(app: FastAPI) -> None:
             log.error("%s: %s", exc.code, exc.message)
         if isinstance(exc, Unauthorized) and request.url.path.startswith("/reports"):
             # A person opening a report link from a pipeline's log gets the sign-in form.
-            return login.login_page("Sign in with an API key to read the reports.", 401)
+            return login.login_page(
+                "Sign in with an API key to read the reports.",
+                401,
+                next_path=login.asking_page(request),
+            )
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None and request.url.path.startswith("/v1/validations"):
             metrics.rejected.labels(exc.code).inc()

@@ -395,3 +395,25 @@ def test_head_through_uvicorn_gives_the_get_headers_and_no_body(keyed_service: S
         assert head.headers["content-type"] == got.headers["content-type"], path
         if path != "/reports":  # the page shows relative times; its length may move
             assert head.headers["content-length"] == got.headers["content-length"], path
+
+
+def test_signing_in_from_a_report_link_lands_back_on_that_page(keyed_service: Service) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            asked = page.goto(f"{keyed_service.base}/reports?status=failed")
+            assert asked is not None and asked.status == 401
+            # Styled like the other pages: the stylesheet loaded and coloured the top bar.
+            topbar = page.locator("header.topbar")
+            assert topbar.evaluate("e => getComputedStyle(e).backgroundColor") != (
+                "rgba(0, 0, 0, 0)"
+            )
+            page.fill("input[name=key]", READ_KEY)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/reports?status=failed")
+            assert page.locator("form.filters select[name=status]").input_value() == "failed"
+        finally:
+            browser.close()
