@@ -102,6 +102,14 @@ def _fixed_seeds() -> None:
     np.random.seed(1234)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the shared `datagate serve` process is a `process` test: `make test-fast`
+    leaves it out without each module having to say so."""
+    for item in items:
+        if "datagate_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.process)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -297,6 +297,7 @@ async def test_login_with_a_wrong_key_is_401_and_sets_no_cookie(client: AsyncCli
     assert "set-cookie" not in response.headers
 
 
+@pytest.mark.process
 def test_serving_a_network_address_without_keys_exits_2_saying_why(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATAGATE_")}
     env["DATAGATE_DATA_DIR"] = str(tmp_path)
