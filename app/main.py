@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ from app.api.deps import ReadAccess
 from app.api.routes import health, login, pages, reports, suites, validations
 from app.checks.expectations import SUITE_CHECK_SECONDS, SuiteRegistry, suite_problems
 from app.checks.service import ValidationService
+from app.checks.suite_reload import SuiteFolderWatcher, folder_stamps
 from app.checks.suite_safety import suite_limits
 from app.checks.suite_store import SuiteCatalog, SuiteStore
 from app.checks.workers import WorkerPool
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.warm_up()
         # The API process reads suites without Great Expectations (it would cost it 150 MiB
         # for this alone); a worker checks their expectations.
+        stamps = folder_stamps(settings.expectations_dir)
         registry = SuiteRegistry.from_directory(
             settings.expectations_dir, check=False, limits=suite_limits(settings)
         )
@@ -194,9 +197,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, registry, pool, store, jobs, dispatcher, metrics, notifier
         )
         dispatcher.start()
+        watcher = SuiteFolderWatcher(settings.expectations_dir, registry, pool, stamps)
+        app.state.suite_watcher = watcher
+        watching = (
+            asyncio.create_task(watcher.watch(settings.suites_poll_s))
+            if settings.suites_poll_s > 0
+            else None
+        )
         try:
             yield
         finally:
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             await dispatcher.stop()
             pool.shutdown()
             engine.dispose()

@@ -26,6 +26,9 @@ def readyz(
     request: Request, store: StoreDep, suites: SuitesDep, settings: SettingsDep
 ) -> JSONResponse:
     checks: dict[str, Any] = {"suites_loaded": len(suites.names()), "suites_broken": suites.errors}
+    # Suite files changed on disk whose new version was refused: the loaded version still runs.
+    if suites.not_reloaded:
+        checks["suites_not_reloaded"] = suites.not_reloaded
     try:
         store.ping()
         checks["database"] = "ok"
