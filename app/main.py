@@ -10,7 +10,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
@@ -135,34 +135,55 @@ async def _check_suites(registry: SuiteRegistry, pool: WorkerPool) -> None:
             registry.mark_checked(suite)
 
 
+@contextlib.contextmanager
+def startup_step(what: str) -> Iterator[None]:
+    """Log one start-up step with the time it took, so a slow start says where it waits."""
+    began = time.monotonic()
+    yield
+    log.info("start-up: %s in %.2f s", what, time.monotonic() - began)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_format)
-        # Before anything starts: a SQL connection whose role can write stops the start.
-        await asyncio.to_thread(check_connections_at_start, settings)
-        settings.ensure_dirs()
-        engine = make_engine(settings.db_url)
-        migrate(engine)
+        started = time.monotonic()
+        with startup_step("SQL connections checked"):
+            # Before anything starts: a SQL connection whose role can write stops the start.
+            await asyncio.to_thread(check_connections_at_start, settings)
         pool = WorkerPool(
             settings.workers,
             max_jobs_per_worker=settings.max_jobs_per_worker,
             max_queue=settings.max_queue,
         )
-        pool.start()
-        await pool.warm_up()
-        # The API process reads suites without Great Expectations (it would cost it 150 MiB
-        # for this alone); a worker checks their expectations.
-        stamps = folder_stamps(settings.expectations_dir)
-        registry = SuiteRegistry.from_directory(
-            settings.expectations_dir, check=False, limits=suite_limits(settings)
-        )
-        # --- tooling: suites PUT through the API live in the database, beside the files ---
-        registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
-        # --- end tooling ---
-        await _check_suites(registry, pool)
+        # Workers first: they take the longest to start (they import the engines), and they
+        # do it while this process migrates the database and reads the suite files.
+        with startup_step(f"{settings.workers} validation worker(s) started"):
+            pool.start()
+        try:
+            with startup_step("database migrated"):
+                settings.ensure_dirs()
+                engine = make_engine(settings.db_url)
+                await asyncio.to_thread(migrate, engine)
+            with startup_step("suite files read"):
+                # The API process reads suites without Great Expectations (it would cost it
+                # 150 MiB for this alone); a worker checks their expectations.
+                stamps = folder_stamps(settings.expectations_dir)
+                registry = SuiteRegistry.from_directory(
+                    settings.expectations_dir, check=False, limits=suite_limits(settings)
+                )
+                # --- tooling: suites PUT through the API live in the database, beside files ---
+                registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
+                # --- end tooling ---
+            with startup_step("validation workers warmed up (engines imported)"):
+                await pool.warm_up()
+            with startup_step("suites checked by a worker"):
+                await _check_suites(registry, pool)
+        except BaseException:
+            pool.shutdown()
+            raise
         log.info(
             "loaded %d suite(s) from %s and the database; %d broken",
             len(registry.names()),
@@ -197,6 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, registry, pool, store, jobs, dispatcher, metrics, notifier
         )
         dispatcher.start()
+        log.info("start-up done in %.2f s: ready for validations", time.monotonic() - started)
         watcher = SuiteFolderWatcher(settings.expectations_dir, registry, pool, stamps)
         app.state.suite_watcher = watcher
         watching = (

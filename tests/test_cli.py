@@ -336,3 +336,20 @@ def test_progress_draws_on_a_terminal_and_stays_quiet_in_ci(
     monkeypatch.delenv("CI")
     assert Progress(Terminal()).enabled
     assert not Progress(io.StringIO()).enabled  # a log file, not a terminal
+
+
+def test_serve_on_a_busy_port_exits_2_naming_the_port(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAGATE_")}
+    env["DATAGATE_DATA_DIR"] = str(tmp_path / "data")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = datagate("serve", "--port", str(port), env=env)
+    assert run.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert "--port" in run.stderr
+    assert not (tmp_path / "data").exists(), "nothing started before the port was checked"
