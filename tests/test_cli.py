@@ -353,3 +353,25 @@ def test_serve_on_a_busy_port_exits_2_naming_the_port(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
     assert "--port" in run.stderr
     assert not (tmp_path / "data").exists(), "nothing started before the port was checked"
+
+
+LOCAL_IMPORTS = """
+import sys
+from app.cli import main
+code = main(["validate", sys.argv[1], "--suite", "penguins", "--local", "--json"])
+print("deepchecks" in sys.modules, file=sys.stderr)
+"""
+
+
+@pytest.mark.process
+def test_local_validation_without_a_reference_never_imports_deepchecks() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", LOCAL_IMPORTS, PENGUINS],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert Report.model_validate_json(run.stdout).status == "passed"
+    assert run.stderr.strip().splitlines()[-1] == "False", "deepchecks was imported"
