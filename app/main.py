@@ -26,7 +26,7 @@ from app.checks.service import ValidationService
 from app.checks.suite_reload import SuiteFolderWatcher, folder_stamps
 from app.checks.suite_safety import suite_limits
 from app.checks.suite_store import SuiteCatalog, SuiteStore
-from app.checks.workers import WorkerPool
+from app.checks.workers import WorkerCrashed, WorkerPool
 from app.core.body_timeout import BodyTimeoutMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
@@ -135,6 +135,15 @@ async def _check_suites(registry: SuiteRegistry, pool: WorkerPool) -> None:
             registry.mark_checked(suite)
 
 
+async def _first_worker(pool: WorkerPool) -> None:
+    """Wait until one worker can take a job (the others keep warming up)."""
+    deadline = time.monotonic() + pool.start_timeout
+    while pool.usable() == 0:
+        if time.monotonic() > deadline:
+            raise WorkerCrashed(f"no validation worker started in {pool.start_timeout:.0f} s")
+        await asyncio.sleep(0.05)
+
+
 @contextlib.contextmanager
 def startup_step(what: str) -> Iterator[None]:
     """Log one start-up step with the time it took, so a slow start says where it waits."""
@@ -177,19 +186,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # --- tooling: suites PUT through the API live in the database, beside files ---
                 registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
                 # --- end tooling ---
-            with startup_step("validation workers warmed up (engines imported)"):
-                await pool.warm_up()
-            with startup_step("suites checked by a worker"):
-                await _check_suites(registry, pool)
         except BaseException:
             pool.shutdown()
             raise
-        log.info(
-            "loaded %d suite(s) from %s and the database; %d broken",
-            len(registry.names()),
-            settings.expectations_dir,
-            len(registry.errors),
-        )
         sessions = make_sessionmaker(engine)
         store = ReportStore(sessions)
         jobs = JobQueue(
@@ -217,22 +216,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.validations = ValidationService(
             settings, registry, pool, store, jobs, dispatcher, metrics, notifier
         )
-        dispatcher.start()
-        log.info("start-up done in %.2f s: ready for validations", time.monotonic() - started)
         watcher = SuiteFolderWatcher(settings.expectations_dir, registry, pool, stamps)
         app.state.suite_watcher = watcher
-        watching = (
-            asyncio.create_task(watcher.watch(settings.suites_poll_s))
-            if settings.suites_poll_s > 0
-            else None
-        )
+        app.state.starting = "a validation worker is importing the engines"
+        tasks: list[asyncio.Task[None]] = []
+
+        async def finish_start() -> None:
+            """What needs a worker; until it is done /healthz answers and /readyz says 503."""
+            try:
+                with startup_step("first validation worker ready (engines imported)"):
+                    await _first_worker(pool)
+                app.state.starting = "a worker is checking the suites"
+                with startup_step("suites checked by a worker"):
+                    await _check_suites(registry, pool)
+            except DatagateError as exc:
+                app.state.starting = f"start-up failed: {exc.message}"
+                log.error("start-up failed: %s", exc.message)
+                return
+            log.info(
+                "loaded %d suite(s) from %s and the database; %d broken",
+                len(registry.names()),
+                settings.expectations_dir,
+                len(registry.errors),
+            )
+            dispatcher.start()
+            app.state.starting = None
+            log.info("start-up done in %.2f s: ready for validations", time.monotonic() - started)
+            if settings.suites_poll_s > 0:
+                tasks.append(asyncio.create_task(watcher.watch(settings.suites_poll_s)))
+
+        app.state.startup = asyncio.create_task(finish_start())
+        tasks.append(app.state.startup)
         try:
             yield
         finally:
-            if watching is not None:
-                watching.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watching
+                    await task
             await dispatcher.stop()
             pool.shutdown()
             engine.dispose()

@@ -128,6 +128,10 @@ def make_settings(root: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+async def _started(app: FastAPI) -> None:
+    await app.state.startup
+
+
 class RunningApp:
     """An app whose lifespan (workers, job dispatcher) runs on its own loop in a thread, shared
     by many tests; requests reach it through httpx's ASGI transport on each test's loop."""
@@ -139,6 +143,8 @@ class RunningApp:
         self._thread.start()
         self._context = app.router.lifespan_context(app)
         asyncio.run_coroutine_threadsafe(self._context.__aenter__(), self._loop).result(180)
+        # The lifespan returns before a worker is warm; the tests want the started service.
+        asyncio.run_coroutine_threadsafe(_started(app), self._loop).result(180)
 
     def client(self) -> AsyncClient:
         """An HTTP client that reaches this app in-process, on the caller's loop."""

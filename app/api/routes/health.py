@@ -14,7 +14,7 @@ from app.ingest.references import connection_states
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up (answers from the moment it listens)")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -52,6 +52,10 @@ def readyz(
             f"no usable validation worker (0 of {pool.size}): dead or still starting; "
             "dead ones are being replaced"
         )
+    starting = getattr(request.app.state, "starting", None)
+    if starting:
+        ready = False
+        checks["reason"] = f"starting: {starting}"
     return JSONResponse(
         {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
     )
