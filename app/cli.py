@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -46,11 +47,25 @@ class UsageError(Exception):
     """The command line cannot be carried out as given; exit 2 with the message."""
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind the service's port before anything slow starts, so a busy port fails at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As uvicorn binds: a restarted service may reuse the port its predecessor left.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 def _serve(args: argparse.Namespace) -> int:
     from app.core.config import Settings
     from app.core.logging import configure_logging
     from app.core.security import UnsafeConfiguration, check_startup
-    from app.main import create_app
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     if args.workers is not None:
@@ -62,8 +77,21 @@ def _serve(args: argparse.Namespace) -> int:
     except UnsafeConfiguration as exc:
         print(f"datagate: {exc}", file=sys.stderr)
         return 2
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"datagate: cannot listen on {settings.host}:{settings.port}: {exc.strerror} "
+            "(is another datagate running there?); choose another port with --port or "
+            "DATAGATE_PORT",
+            file=sys.stderr,
+        )
+        return 2
+    # Imported once the port is ours: the app's imports take seconds.
+    from app.main import create_app
+
     config = uvicorn_config(create_app(settings), settings)
-    GracefulServer(config).run()
+    GracefulServer(config).run(sockets=[sock])
     return 0
 
 
@@ -257,10 +285,9 @@ def _per_check(raw: str | None, severities: list[str] | None) -> dict[str, Any]:
 
 
 def _server_url(args: argparse.Namespace) -> str:
-    url: str | None = args.server or os.environ.get("DATAGATE_URL")
-    if not url:
-        raise UsageError("no server: pass --server URL or set DATAGATE_URL (or use --local)")
-    return url
+    from app.client import server_url
+
+    return server_url(args.server)
 
 
 def _local_bytes(*values: str | None) -> int:
@@ -491,7 +518,9 @@ def _suites_check(args: argparse.Namespace) -> int:
 
 
 def _add_server(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", help="service URL (default DATAGATE_URL)")
+    parser.add_argument(
+        "--server", help="service URL (default DATAGATE_URL, else http://127.0.0.1:8000)"
+    )
     parser.add_argument(
         "--api-key",
         default=os.environ.get("DATAGATE_API_KEY"),

@@ -32,6 +32,8 @@ _CONNECTION_TABLE = re.compile(r"^(?P<connection>[A-Za-z_][\w-]*):(?P<table>[^/\
 _RETRY_STATUSES_IDEMPOTENT = (502, 503, 504)
 _MAX_RETRY_AFTER_S = 60.0
 ROLE_NAMES = ("label", "datetime", "index")
+# Where `make serve` (and `datagate serve` with default settings) listens.
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class DatagateClientError(Exception):
@@ -332,10 +334,9 @@ def _headers(api_key: str | None) -> dict[str, str]:
     return headers
 
 
-def _base_url(base_url: str | None) -> str:
-    url = base_url or os.environ.get("DATAGATE_URL")
-    if not url:
-        raise DatagateClientError("no server: pass base_url or set DATAGATE_URL")
+def server_url(base_url: str | None = None) -> str:
+    """The service to call: base_url, else DATAGATE_URL, else the local `make serve` address."""
+    url = base_url or os.environ.get("DATAGATE_URL") or DEFAULT_URL
     return url.rstrip("/")
 
 
@@ -371,7 +372,8 @@ def _finished_report(job: Job) -> Report:
 
 
 class DatagateClient:
-    """Blocking client. `DatagateClient()` reads DATAGATE_URL and DATAGATE_API_KEY."""
+    """Blocking client. `DatagateClient()` reads DATAGATE_URL (default http://127.0.0.1:8000)
+    and DATAGATE_API_KEY."""
 
     def __init__(
         self,
@@ -384,7 +386,7 @@ class DatagateClient:
     ) -> None:
         self.retry = retry or RetryPolicy()
         self._http = httpx.Client(
-            base_url=_base_url(base_url),
+            base_url=server_url(base_url),
             headers=_headers(api_key or os.environ.get("DATAGATE_API_KEY")),
             timeout=httpx.Timeout(timeout, connect=10),
             transport=transport,
@@ -568,7 +570,7 @@ class AsyncDatagateClient:
     ) -> None:
         self.retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(
-            base_url=_base_url(base_url),
+            base_url=server_url(base_url),
             headers=_headers(api_key or os.environ.get("DATAGATE_API_KEY")),
             timeout=httpx.Timeout(timeout, connect=10),
             transport=transport,

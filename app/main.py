@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
@@ -22,9 +23,10 @@ from app.api.deps import ReadAccess
 from app.api.routes import health, login, pages, reports, suites, validations
 from app.checks.expectations import SUITE_CHECK_SECONDS, SuiteRegistry, suite_problems
 from app.checks.service import ValidationService
+from app.checks.suite_reload import SuiteFolderWatcher, folder_stamps
 from app.checks.suite_safety import suite_limits
 from app.checks.suite_store import SuiteCatalog, SuiteStore
-from app.checks.workers import WorkerPool
+from app.checks.workers import WorkerCrashed, WorkerPool
 from app.core.body_timeout import BodyTimeoutMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker, migrate
@@ -76,7 +78,11 @@ def _register_error_handlers(app: FastAPI) -> None:
             log.error("%s: %s", exc.code, exc.message)
         if isinstance(exc, Unauthorized) and request.url.path.startswith("/reports"):
             # A person opening a report link from a pipeline's log gets the sign-in form.
-            return login.login_page("Sign in with an API key to read the reports.", 401)
+            return login.login_page(
+                "Sign in with an API key to read the reports.",
+                401,
+                next_path=login.asking_page(request),
+            )
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None and request.url.path.startswith("/v1/validations"):
             metrics.rejected.labels(exc.code).inc()
@@ -131,39 +137,60 @@ async def _check_suites(registry: SuiteRegistry, pool: WorkerPool) -> None:
             registry.mark_checked(suite)
 
 
+async def _first_worker(pool: WorkerPool) -> None:
+    """Wait until one worker can take a job (the others keep warming up)."""
+    deadline = time.monotonic() + pool.start_timeout
+    while pool.usable() == 0:
+        if time.monotonic() > deadline:
+            raise WorkerCrashed(f"no validation worker started in {pool.start_timeout:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.contextmanager
+def startup_step(what: str) -> Iterator[None]:
+    """Log one start-up step with the time it took, so a slow start says where it waits."""
+    began = time.monotonic()
+    yield
+    log.info("start-up: %s in %.2f s", what, time.monotonic() - began)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_format)
-        # Before anything starts: a SQL connection whose role can write stops the start.
-        await asyncio.to_thread(check_connections_at_start, settings)
-        settings.ensure_dirs()
-        engine = make_engine(settings.db_url)
-        migrate(engine)
+        started = time.monotonic()
+        with startup_step("SQL connections checked"):
+            # Before anything starts: a SQL connection whose role can write stops the start.
+            await asyncio.to_thread(check_connections_at_start, settings)
         pool = WorkerPool(
             settings.workers,
             max_jobs_per_worker=settings.max_jobs_per_worker,
             max_queue=settings.max_queue,
         )
-        pool.start()
-        await pool.warm_up()
-        # The API process reads suites without Great Expectations (it would cost it 150 MiB
-        # for this alone); a worker checks their expectations.
-        registry = SuiteRegistry.from_directory(
-            settings.expectations_dir, check=False, limits=suite_limits(settings)
-        )
-        # --- tooling: suites PUT through the API live in the database, beside the files ---
-        registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
-        # --- end tooling ---
-        await _check_suites(registry, pool)
-        log.info(
-            "loaded %d suite(s) from %s and the database; %d broken",
-            len(registry.names()),
-            settings.expectations_dir,
-            len(registry.errors),
-        )
+        # Workers first: they take the longest to start (they import the engines), and they
+        # do it while this process migrates the database and reads the suite files.
+        with startup_step(f"{settings.workers} validation worker(s) started"):
+            pool.start()
+        try:
+            with startup_step("database migrated"):
+                settings.ensure_dirs()
+                engine = make_engine(settings.db_url)
+                await asyncio.to_thread(migrate, engine)
+            with startup_step("suite files read"):
+                # The API process reads suites without Great Expectations (it would cost it
+                # 150 MiB for this alone); a worker checks their expectations.
+                stamps = folder_stamps(settings.expectations_dir)
+                registry = SuiteRegistry.from_directory(
+                    settings.expectations_dir, check=False, limits=suite_limits(settings)
+                )
+                # --- tooling: suites PUT through the API live in the database, beside files ---
+                registry = SuiteCatalog(registry, SuiteStore(make_sessionmaker(engine)))
+                # --- end tooling ---
+        except BaseException:
+            pool.shutdown()
+            raise
         sessions = make_sessionmaker(engine)
         store = ReportStore(sessions)
         jobs = JobQueue(
@@ -196,10 +223,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.validations = ValidationService(
             settings, registry, pool, store, jobs, dispatcher, metrics, notifier
         )
-        dispatcher.start()
+        watcher = SuiteFolderWatcher(settings.expectations_dir, registry, pool, stamps)
+        app.state.suite_watcher = watcher
+        app.state.starting = "a validation worker is importing the engines"
+        tasks: list[asyncio.Task[None]] = []
+
+        async def finish_start() -> None:
+            """What needs a worker; until it is done /healthz answers and /readyz says 503."""
+            try:
+                with startup_step("first validation worker ready (engines imported)"):
+                    await _first_worker(pool)
+                app.state.starting = "a worker is checking the suites"
+                with startup_step("suites checked by a worker"):
+                    await _check_suites(registry, pool)
+            except DatagateError as exc:
+                app.state.starting = f"start-up failed: {exc.message}"
+                log.error("start-up failed: %s", exc.message)
+                return
+            log.info(
+                "loaded %d suite(s) from %s and the database; %d broken",
+                len(registry.names()),
+                settings.expectations_dir,
+                len(registry.errors),
+            )
+            dispatcher.start()
+            app.state.starting = None
+            log.info("start-up done in %.2f s: ready for validations", time.monotonic() - started)
+            if settings.suites_poll_s > 0:
+                tasks.append(asyncio.create_task(watcher.watch(settings.suites_poll_s)))
+
+        app.state.startup = asyncio.create_task(finish_start())
+        tasks.append(app.state.startup)
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await dispatcher.stop()
             pool.shutdown()
             engine.dispose()
@@ -209,6 +270,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A data validation gate for machine learning pipelines.",
         lifespan=lifespan,
+        # /docs is the pages' own Swagger UI (app/api/routes/pages.py): FastAPI's loads it from
+        # a CDN with an inline script, a blank page offline and under the pages' CSP.
+        docs_url=None,
+        redoc_url=None,
     )
     _register_error_handlers(app)
     # Innermost: the request-id log line still says HEAD; the route (and its auth) sees a GET.

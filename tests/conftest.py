@@ -106,6 +106,14 @@ def _fixed_seeds() -> None:
     np.random.seed(1234)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the shared `datagate serve` process is a `process` test: `make test-fast`
+    leaves it out without each module having to say so."""
+    for item in items:
+        if "datagate_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.process)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -124,6 +132,10 @@ def make_settings(root: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+async def _started(app: FastAPI) -> None:
+    await app.state.startup
+
+
 class RunningApp:
     """An app whose lifespan (workers, job dispatcher) runs on its own loop in a thread, shared
     by many tests; requests reach it through httpx's ASGI transport on each test's loop."""
@@ -135,6 +147,8 @@ class RunningApp:
         self._thread.start()
         self._context = app.router.lifespan_context(app)
         asyncio.run_coroutine_threadsafe(self._context.__aenter__(), self._loop).result(180)
+        # The lifespan returns before a worker is warm; the tests want the started service.
+        asyncio.run_coroutine_threadsafe(_started(app), self._loop).result(180)
 
     def client(self) -> AsyncClient:
         """An HTTP client that reaches this app in-process, on the caller's loop."""

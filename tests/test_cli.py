@@ -90,10 +90,10 @@ def test_server_and_api_key_can_be_given_as_options(datagate_server: Server) -> 
     [
         (["--suite", "nope"], {}, 'suite "nope" not found'),
         (["--suite", "penguins"], {"DATAGATE_API_KEY": ""}, "401"),
-        (["--suite", "penguins"], {"DATAGATE_URL": ""}, "no server"),
+        (["--suite", "penguins"], {"DATAGATE_URL": "http://127.0.0.1:9"}, "cannot reach"),
         (["--suite", "penguins", "--thresholds", "[1]"], {}, "--thresholds"),
     ],
-    ids=["unknown-suite", "no-key", "no-server", "bad-thresholds"],
+    ids=["unknown-suite", "no-key", "unreachable-server", "bad-thresholds"],
 )
 def test_usage_and_service_errors_exit_2_with_a_message(
     datagate_server: Server, args: list[str], env_change: dict[str, str], message: str
@@ -367,3 +367,42 @@ def test_bad_severity_or_alpha_flags_exit_2_naming_them(
     run = datagate("validate", PENGUINS, "--suite", "penguins", *flags, env=datagate_server.env())
     assert run.returncode == 2
     assert message in run.stderr
+
+
+def test_serve_on_a_busy_port_exits_2_naming_the_port(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAGATE_")}
+    env["DATAGATE_DATA_DIR"] = str(tmp_path / "data")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = datagate("serve", "--port", str(port), env=env)
+    assert run.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert "--port" in run.stderr
+    assert not (tmp_path / "data").exists(), "nothing started before the port was checked"
+
+
+LOCAL_IMPORTS = """
+import sys
+from app.cli import main
+code = main(["validate", sys.argv[1], "--suite", "penguins", "--local", "--json"])
+print("deepchecks" in sys.modules, file=sys.stderr)
+"""
+
+
+@pytest.mark.process
+def test_local_validation_without_a_reference_never_imports_deepchecks() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", LOCAL_IMPORTS, PENGUINS],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert Report.model_validate_json(run.stdout).status == "passed"
+    assert run.stderr.strip().splitlines()[-1] == "False", "deepchecks was imported"

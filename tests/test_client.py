@@ -115,6 +115,32 @@ def test_a_read_key_cannot_validate(datagate_server: Server) -> None:
     assert refused.value.status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("environment", "called"),
+    [
+        (None, "http://127.0.0.1:8000/v1/suites"),
+        ("http://gate:9000/", "http://gate:9000/v1/suites"),
+    ],
+    ids=["default-local-server", "from-DATAGATE_URL"],
+)
+def test_without_a_url_the_client_calls_DATAGATE_URL_else_the_local_server(
+    monkeypatch: pytest.MonkeyPatch, environment: str | None, called: str
+) -> None:
+    if environment is None:
+        monkeypatch.delenv("DATAGATE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DATAGATE_URL", environment)
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"items": [], "broken": []})
+
+    with DatagateClient(transport=httpx.MockTransport(answer)) as client:
+        assert client.list_suites() == {"items": [], "broken": []}
+    assert seen == [called]
+
+
 def test_an_unreachable_service_is_reported_as_unavailable() -> None:
     with (
         DatagateClient("http://127.0.0.1:9", retry=NO_WAIT) as nowhere,

@@ -332,6 +332,9 @@ class SuiteRegistry:
         self.limits = limits or SuiteLimits()
         self._suites: dict[str, LoadedSuite] = {}
         self.errors: dict[str, str] = {}
+        # Suite files whose changed version was refused, by name: the reason. The version
+        # loaded before keeps running (see app/checks/suite_reload.py).
+        self.not_reloaded: dict[str, str] = {}
         # sha256 of the suite versions whose expectations Great Expectations has accepted.
         self._checked: set[str] = set()
 

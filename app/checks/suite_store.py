@@ -105,7 +105,7 @@ class SuiteCatalog(SuiteRegistry):
         # API suites a worker's Great Expectations check rejected, by name: (sha256, reason).
         self._rejected: dict[str, tuple[str, str]] = {}
         # Names taken by version control, broken files included: the API may not shadow them.
-        self.file_names = frozenset(files.names()) | frozenset(files.errors)
+        self.file_names: set[str] = set(files.names()) | set(files.errors)
         self.refresh()
 
     def is_file_suite(self, name: str) -> bool:
@@ -180,6 +180,33 @@ class SuiteCatalog(SuiteRegistry):
             # database (which does not run Great Expectations) keeps it broken.
             self._rejected[name] = (cached.sha256, message)
         super().mark_broken(name, message)
+
+    def load_file_suite(self, suite: LoadedSuite) -> None:
+        """Run this checked version of a suite file from now on (an API suite of that name is
+        shadowed, as at start-up)."""
+        self.file_names.add(suite.name)
+        self.not_reloaded.pop(suite.name, None)
+        self.add(suite)
+        self.mark_checked(suite)
+
+    def refuse_file_suite(self, name: str, reason: str) -> None:
+        """A suite file's new version is broken: a good version loaded before keeps running
+        (the reason is listed beside it); without one, the suite is listed as broken."""
+        cached = self._cached(name)
+        self.file_names.add(name)
+        if cached is not None and cached.origin == "file":
+            self.not_reloaded[name] = reason
+            return
+        if cached is not None:  # an API suite the new file now shadows
+            self._forget(name)
+        self.errors[name] = reason
+
+    def drop_file_suite(self, name: str) -> None:
+        """The suite file was removed: the suite is gone (an API suite of that name returns)."""
+        self.file_names.discard(name)
+        self.not_reloaded.pop(name, None)
+        self._forget(name)
+        self.refresh()
 
     def _cached(self, name: str) -> LoadedSuite | None:
         return next((s for s in self.list() if s.name == name), None)

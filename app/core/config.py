@@ -223,6 +223,12 @@ class Settings(BaseSettings):
     max_suite_expectations: int = Field(
         default=1_000, ge=1, description="Most expectations one suite may hold (more: 422)."
     )
+    suites_poll_s: float = Field(
+        default=2,
+        ge=0,
+        description="How often the expectations folder is looked at for added, changed or "
+        "removed suite files, which are checked and loaded without a restart (0: never).",
+    )
     check_timeout_s: float = Field(
         default=30,
         gt=0,

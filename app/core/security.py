@@ -23,6 +23,9 @@ SESSION_COOKIE = "datagate_session"
 SESSION_TTL_S = 12 * 3600
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Where a sign-in goes when the page that asked for it is unknown or not a safe local path.
+AFTER_SIGN_IN = "/reports"
+MAX_NEXT_CHARS = 2048
 Origin = tuple[str, str, int]  # scheme, host, port
 
 
@@ -218,6 +221,27 @@ class Authenticator:
             raise Unauthorized("the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
         if needed == "write" and scope != "write":
             raise InsufficientScope("this API key may only read; this route needs a write key")
+
+
+def local_next(target: str | None) -> str:
+    """Where a sign-in may send the browser: `target` when it is a path on this service,
+    else /reports.
+
+    Only an absolute path (`/reports/abc?x=1`) is kept. Refused: anything a browser could
+    resolve to another host (`//host`, `/\\host`, `http://...`, `javascript:`), backslashes
+    (browsers read them as slashes), control characters and whitespace (stripped or
+    reinterpreted by browsers), and very long values.
+    """
+    if not target or len(target) > MAX_NEXT_CHARS:
+        return AFTER_SIGN_IN
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return AFTER_SIGN_IN
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in target):
+        return AFTER_SIGN_IN
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return AFTER_SIGN_IN
+    return target
 
 
 def _session_mac(key: str, expires: int, nonce: str) -> str:

@@ -614,6 +614,18 @@ def render_not_found(message: str) -> str:
     return _env.get_template("not_found.html").render(message=message, title="Not found")
 
 
+def render_login(message: str, *, next_path: str, problem: bool = False) -> str:
+    """The sign-in form; `next_path` (already checked to be local) is where it leads after."""
+    return _env.get_template("login.html").render(
+        message=message, next_path=next_path, problem=problem
+    )
+
+
+def render_api_docs(openapi_url: str) -> str:
+    """The /docs page: Swagger UI from this service's own static files, under the pages' CSP."""
+    return _env.get_template("api_docs.html").render(openapi_url=openapi_url)
+
+
 def render_problem(message: str, *, title: str = "Bad request") -> str:
     """A page for a request the pages cannot answer (a bad filter value), naming the field."""
     return _env.get_template("not_found.html").render(message=message, title=title)

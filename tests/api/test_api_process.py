@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLES, EXPECTATIONS, REPO
+
+pytestmark = pytest.mark.process
 
 # Run in a fresh interpreter: this test process has imported every engine already.
 SCRIPT = """

@@ -15,7 +15,7 @@ from app.checks.workers import WorkerPool
 from app.main import create_app
 from tests.conftest import EXAMPLES, RunningApp, make_settings
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.fault]
 
 PENGUINS = EXAMPLES / "penguins.csv"
 

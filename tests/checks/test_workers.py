@@ -54,6 +54,7 @@ async def test_job_over_its_time_limit_is_stopped_and_the_pool_recovers(
     assert pool.restarts == 1
 
 
+@pytest.mark.fault
 async def test_crashed_worker_is_replaced(pool: WorkerPool) -> None:
     with pytest.raises(WorkerCrashed):
         await pool.run(pool_jobs.die_abruptly)
@@ -126,6 +127,7 @@ async def test_job_the_worker_cannot_unpickle_or_answer_leaves_it_working(
     assert await pool.run(pool_jobs.pid_of_worker) == before
 
 
+@pytest.mark.fault
 async def test_idle_worker_killed_is_found_dead_and_the_next_job_runs_on_a_fresh_one() -> None:
     workers = WorkerPool(1, preload=None, monitor_s=None)  # only the dispatch-time check
     workers.start()
@@ -140,6 +142,7 @@ async def test_idle_worker_killed_is_found_dead_and_the_next_job_runs_on_a_fresh
         workers.shutdown()
 
 
+@pytest.mark.fault
 async def test_monitor_replaces_a_dead_idle_worker_without_a_request() -> None:
     workers = WorkerPool(2, preload=None, monitor_s=0.1)
     workers.start()
@@ -189,6 +192,7 @@ if __name__ == "__main__":  # spawned workers import this file again
 """
 
 
+@pytest.mark.fault
 def test_workers_die_with_their_parent_killed_9(tmp_path: Path) -> None:
     script = tmp_path / "pool.py"
     script.write_text(WORKERS_OF_A_KILLED_POOL.format(root=str(REPO)))

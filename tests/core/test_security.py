@@ -18,6 +18,7 @@ from app.core.security import (
     UnsafeConfiguration,
     check_origin,
     check_startup,
+    local_next,
     parse_api_keys,
     parse_callback_origins,
 )
@@ -190,3 +191,40 @@ def test_key_comparison_is_constant_time() -> None:
     with mock.patch("app.core.security.hmac.compare_digest", wraps=hmac.compare_digest) as cmp:
         assert auth.scope_of(WRITE_KEY) == "write"
     assert cmp.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/reports/abc", "/reports?status=failed&suite=penguins", "/docs", "/reports/a%2F%2Fb"],
+)
+def test_a_sign_in_goes_back_to_a_local_path(target: str) -> None:
+    assert local_next(target) == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        None,
+        "",
+        "//evil.example/reports",
+        "///evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/reports\\..\\..\\evil",
+        "http://evil.example/reports",
+        "https:evil.example",
+        "javascript:alert(1)",
+        "reports",
+        "/\t/evil.example",
+        "/ /evil.example",
+        "/reports\r\nSet-Cookie: x=1",
+        "/" + "a" * 3000,
+    ],
+    ids=[
+        "none", "empty", "protocol-relative", "triple-slash", "slash-backslash", "backslashes",
+        "backslash-path", "absolute-url", "scheme-no-slashes", "javascript", "relative",
+        "tab", "space", "header-injection", "too-long",
+    ],
+)  # fmt: skip
+def test_a_sign_in_never_leaves_for_another_host_or_a_strange_path(target: str | None) -> None:
+    assert local_next(target) == "/reports"

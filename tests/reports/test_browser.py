@@ -242,6 +242,52 @@ def test_drift_report_and_the_full_deepchecks_view_render_offline(
     assert not page_errors, page_errors
 
 
+def test_api_docs_show_the_operations_with_the_network_cut_off_but_loopback(
+    service: Service, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    blocked: list[str] = []
+    refused: list[str] = []
+
+    def loopback_only(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith("data:") or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.route("**/*", loopback_only)
+            page.on(
+                "console",
+                lambda message: (
+                    refused.append(message.text)
+                    if "Content Security Policy" in message.text or "Refused" in message.text
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda error: refused.append(str(error)))
+            # From a report page's "API" link, as a person gets there.
+            page.goto(f"{service.base}/reports")
+            page.locator("header.topbar").get_by_role("link", name="API").click()
+            page.wait_for_url("**/docs")
+            operation = page.locator(".opblock-summary-path", has_text="/v1/validations").first
+            operation.wait_for(timeout=30_000)
+            assert page.locator(".opblock").count() >= 10
+            assert page.locator(".opblock-summary-path", has_text="/v1/suites").count() >= 1
+            page.screenshot(path=str(tmp_path / "api-docs.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert not blocked, f"/docs asked the network for {blocked}"
+    assert not refused, f"the browser refused content or failed: {refused}"
+
+
 WRITE_KEY = "browser-write-key-0123456789"
 READ_KEY = "browser-read-key-0123456789"
 
@@ -349,3 +395,25 @@ def test_head_through_uvicorn_gives_the_get_headers_and_no_body(keyed_service: S
         assert head.headers["content-type"] == got.headers["content-type"], path
         if path != "/reports":  # the page shows relative times; its length may move
             assert head.headers["content-length"] == got.headers["content-length"], path
+
+
+def test_signing_in_from_a_report_link_lands_back_on_that_page(keyed_service: Service) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            asked = page.goto(f"{keyed_service.base}/reports?status=failed")
+            assert asked is not None and asked.status == 401
+            # Styled like the other pages: the stylesheet loaded and coloured the top bar.
+            topbar = page.locator("header.topbar")
+            assert topbar.evaluate("e => getComputedStyle(e).backgroundColor") != (
+                "rgba(0, 0, 0, 0)"
+            )
+            page.fill("input[name=key]", READ_KEY)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/reports?status=failed")
+            assert page.locator("form.filters select[name=status]").input_value() == "failed"
+        finally:
+            browser.close()

@@ -14,7 +14,7 @@ from app.ingest.references import connection_states
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up (answers from the moment it listens)")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -26,6 +26,9 @@ def readyz(
     request: Request, store: StoreDep, suites: SuitesDep, settings: SettingsDep
 ) -> JSONResponse:
     checks: dict[str, Any] = {"suites_loaded": len(suites.names()), "suites_broken": suites.errors}
+    # Suite files changed on disk whose new version was refused: the loaded version still runs.
+    if suites.not_reloaded:
+        checks["suites_not_reloaded"] = suites.not_reloaded
     try:
         store.ping()
         checks["database"] = "ok"
@@ -49,6 +52,10 @@ def readyz(
             f"no usable validation worker (0 of {pool.size}): dead or still starting; "
             "dead ones are being replaced"
         )
+    starting = getattr(request.app.state, "starting", None)
+    if starting:
+        ready = False
+        checks["reason"] = f"starting: {starting}"
     return JSONResponse(
         {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
     )

@@ -7,10 +7,12 @@ Pages need read access like the JSON reports (a key as bearer token, or the sess
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast, get_args
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from swagger_ui_bundle import swagger_ui_path
 
 from app.api.deps import ReadAccess, StoreDep
 from app.checks.deepchecks_engine import plotly_js_path
@@ -22,6 +24,7 @@ from app.reports.pages import (
     SECURITY_HEADERS,
     STATIC_DIR,
     HistoryQuery,
+    render_api_docs,
     render_history,
     render_not_found,
     render_problem,
@@ -40,11 +43,17 @@ STATIC_TYPES = {
     ".svg": "image/svg+xml",
     ".js": "text/javascript; charset=utf-8",
 }
-# Only files shipped in the static folder, and the one plotly.js the deepchecks views load,
-# are served, read once: no path from a request ever reaches the file system.
+# The Swagger UI files /docs loads, from the swagger-ui-bundle package: the API docs work offline.
+SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
+# Only files shipped in the static folder, the one plotly.js the deepchecks views load and
+# Swagger UI's two files are served, read once: no path from a request reaches the file system.
 STATIC_FILES: dict[str, tuple[bytes, str]] = {
     path.name: (path.read_bytes(), STATIC_TYPES[path.suffix])
-    for path in (*STATIC_DIR.iterdir(), plotly_js_path())
+    for path in (
+        *STATIC_DIR.iterdir(),
+        plotly_js_path(),
+        *(Path(swagger_ui_path) / name for name in SWAGGER_UI_FILES),
+    )
     if path.is_file() and path.suffix in STATIC_TYPES
 }
 
@@ -129,6 +138,13 @@ def report_page(report_id: StoredText, store: StoreDep) -> HTMLResponse:
             render_not_found(f"There is no report with id {report_id[:200]!r}."), status_code=404
         )
     return html(render_report(report))
+
+
+# Public, as the OpenAPI schema it shows: it holds no data.
+@router.get("/docs", response_class=HTMLResponse, name="api_docs")
+def api_docs(request: Request) -> HTMLResponse:
+    """The API's operations in Swagger UI, every asset served here (no CDN, works offline)."""
+    return html(render_api_docs(request.app.openapi_url or "/openapi.json"))
 
 
 # The stylesheet is public: it holds no data, and the 401 page needs it as much as any other.

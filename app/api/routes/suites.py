@@ -42,6 +42,8 @@ class SuiteListing(BaseModel):
     origin: str
     sha256: str
     expectations: int
+    # A suite file changed on disk but its new version was refused: this version still runs.
+    not_reloaded: str | None = None
 
 
 class BrokenSuite(BaseModel):
@@ -83,7 +85,11 @@ def list_suites(suites: SuitesDep) -> SuiteList:
     return SuiteList(
         items=[
             SuiteListing(
-                name=s.name, origin=s.origin, sha256=s.sha256, expectations=s.expectation_count
+                name=s.name,
+                origin=s.origin,
+                sha256=s.sha256,
+                expectations=s.expectation_count,
+                not_reloaded=suites.not_reloaded.get(s.name),
             )
             for s in suites.list()
         ],
