@@ -159,12 +159,16 @@ def allowance_problem(expectation: Mapping[str, Any]) -> str | None:
             "0 < alpha < 1"
         )
     if expectation.get("type") not in ALLOWANCE_TYPES:
-        return f"meta.datagate.allowance applies only to {' and '.join(ALLOWANCE_TYPES)}"
+        return f"meta.datagate.allowance applies only to {', '.join(ALLOWANCE_TYPES)}"
     return None
 
 
 # The expectations whose `mostly` an allowance sets (GE's denominator is known for them).
-ALLOWANCE_TYPES = ("expect_column_values_to_be_between", "expect_column_values_to_not_be_null")
+ALLOWANCE_TYPES = (
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_in_set",
+)
 
 
 def _allowance_of(expectation: Mapping[str, Any]) -> dict[str, float] | None:

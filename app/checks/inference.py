@@ -303,14 +303,16 @@ def _column_expectations(series: pd.Series[Any], opts: InferenceOptions) -> list
     if kind in ("string", "category", "boolean"):
         value_set = _value_set(values, opts)
         if value_set is not None:
-            found.append(
-                _expectation(
-                    "expect_column_values_to_be_in_set",
-                    {"column": column, "value_set": value_set},
-                    "set",
-                    f"{len(value_set)} distinct values over {len(values)} non-null values",
-                )
+            unseen = _unseen_share(values)
+            expectation = _expectation(
+                "expect_column_values_to_be_in_set",
+                {"column": column, "value_set": value_set},
+                "set",
+                f"{len(value_set)} distinct values over {len(values)} non-null values; a clean "
+                f"batch may hold about {unseen:.2g} of values the reference lacks (its values "
+                "seen once, Good-Turing), and may have as many outside as its size allows",
             )
+            found.append(_calibrated(expectation, unseen, len(values) + 1, len(values)))
     if _looks_like_key(column, kind, values, opts):
         found.append(
             _expectation(
@@ -439,6 +441,16 @@ def _datetime_range(column: str, values: pd.Series[Any], opts: InferenceOptions)
         m + 1,
         len(values),
     )
+
+
+def _unseen_share(values: pd.Series[Any]) -> float:
+    """The share of a clean batch's values its reference never holds (Good-Turing): the
+    reference's values seen exactly once, over its values. Rare categories seen once say
+    that others, as rare, were not seen at all; a column whose every value recurs leaves
+    none, and then one value outside the set fails (p_outside 0 allows no miss)."""
+    counts = values.astype(object).value_counts(sort=False)
+    total = int(counts.sum())
+    return float((counts == 1).sum()) / total if total else 0.0
 
 
 def _value_set(values: pd.Series[Any], opts: InferenceOptions) -> list[Any] | None:

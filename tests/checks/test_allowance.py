@@ -182,8 +182,8 @@ def test_an_allowance_on_an_expectation_without_a_known_denominator_is_refused()
     suite = {
         "expectations": [
             {
-                "type": "expect_column_values_to_be_in_set",
-                "kwargs": {"column": "x", "value_set": [1]},
+                "type": "expect_column_values_to_be_unique",
+                "kwargs": {"column": "x"},
                 "meta": {"datagate": rule},
             }
         ]

@@ -422,3 +422,21 @@ def test_any_frame_suite_fails_on_each_planted_defect(df: pd.DataFrame, validate
     new_category = df.copy()
     new_category.loc[0, "colour"] = "ultraviolet"
     assert not validate(new_category, suite), "new category"
+
+
+def test_a_long_tailed_set_lets_a_clean_batch_hold_a_value_seen_nowhere_else(
+    validate: Validate,
+) -> None:
+    """10 transmissions in 234 cars (mpg's `trans`), a few seen once: a clean batch from the
+    same cars may hold one the reference lacks; a batch where a third are unknown may not."""
+    rng = np.random.default_rng(10)
+    weights = 1.0 / np.arange(1, 11) ** 2
+    models = [f"model_{i}" for i in rng.choice(10, size=234, p=weights / weights.sum())]
+    reference = pd.DataFrame({"model": models[:187]})
+    suite = infer_suite(reference, "cars")
+    (in_set,) = by_type(suite, "expect_column_values_to_be_in_set", "model")
+    assert in_set["meta"]["datagate"]["allowance"]["p_outside"] > 0
+    clean = pd.DataFrame({"model": [*models[187:233], "model_never_seen"]})
+    assert validate(clean, suite)
+    unknown = pd.DataFrame({"model": models[187:218] + [f"unknown_{i}" for i in range(16)]})
+    assert not validate(unknown, suite)
