@@ -522,9 +522,11 @@ def write_runs(path: Path, runs: list[Run], command: str | list[str], seconds: f
         "commit": commit,
         "seconds": round(seconds, 1),
         "machine": machine_state(),
-        "runs": [asdict(r) for r in runs],
     }
-    path.write_text(json.dumps(document, indent=1))
+    # One run a line: small enough to commit, and a rerun's diff shows which verdicts moved.
+    runs_text = ",\n".join(json.dumps(asdict(run)) for run in runs)
+    head = json.dumps(document)[:-1]
+    path.write_text(f'{head}, "runs": [\n{runs_text}\n]}}\n')
 
 
 def coverage(runs: list[Run]) -> str:
