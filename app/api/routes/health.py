@@ -20,7 +20,15 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get(
-    "/readyz", summary="The database is reachable, suites are loaded and a worker is usable"
+    "/readyz",
+    summary="The database is reachable, suites are loaded and a worker is usable",
+    responses={
+        503: {
+            "description": "Not ready (yet): starting, no usable worker, the database "
+            "unreachable or a SQL connection refused; `reason` says which",
+            "content": {"application/json": {}},
+        }
+    },
 )
 def readyz(
     request: Request, store: StoreDep, suites: SuitesDep, settings: SettingsDep
