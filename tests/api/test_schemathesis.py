@@ -73,4 +73,6 @@ def _stop_the_app() -> Iterator[None]:
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_breaks_the_service_or_its_schema(case: Any) -> None:
-    case.call_and_validate()
+    # A worker may still be importing the engines when the first requests arrive (the service
+    # answers before it is ready): wait for it rather than the default 10 s.
+    case.call_and_validate(timeout=180)
