@@ -202,13 +202,17 @@ def request_thresholds(raw: str | None, fields: dict[str, str]) -> dict[str, Any
     return thresholds
 
 
+def _json_field(name: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"field {name!r} is not valid JSON: {exc.msg}") from exc
+
+
 def _thresholds_json(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
-    try:
-        thresholds = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"field 'thresholds' is not valid JSON: {exc.msg}") from exc
+    thresholds = _json_field("thresholds", raw)
     if not isinstance(thresholds, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in thresholds.values()
     ):
@@ -222,10 +226,7 @@ def request_per_check(raw: str | None) -> dict[str, Any]:
     """The `per_check` field: a JSON object, checked in full by the engine's settings."""
     if not raw:
         return {}
-    try:
-        per_check = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"field 'per_check' is not valid JSON: {exc.msg}") from exc
+    per_check = _json_field("per_check", raw)
     if not isinstance(per_check, dict):
         raise InvalidRequest(
             "field 'per_check' must be a JSON object of checks, e.g. "
