@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.checks.allowance import mostly_for, outside_allowance, tail_bound
+from app.checks.reference_levels import unseen_share
 from app.core.config import get_settings
 from app.core.errors import InvalidData, InvalidRequest
 from app.reports.model import Severity
@@ -303,7 +304,7 @@ def _column_expectations(series: pd.Series[Any], opts: InferenceOptions) -> list
     if kind in ("string", "category", "boolean"):
         value_set = _value_set(values, opts)
         if value_set is not None:
-            unseen = _unseen_share(values)
+            unseen = unseen_share(values, smoothed=False)[0]
             expectation = _expectation(
                 "expect_column_values_to_be_in_set",
                 {"column": column, "value_set": value_set},
@@ -441,16 +442,6 @@ def _datetime_range(column: str, values: pd.Series[Any], opts: InferenceOptions)
         m + 1,
         len(values),
     )
-
-
-def _unseen_share(values: pd.Series[Any]) -> float:
-    """The share of a clean batch's values its reference never holds (Good-Turing): the
-    reference's values seen exactly once, over its values. Rare categories seen once say
-    that others, as rare, were not seen at all; a column whose every value recurs leaves
-    none, and then one value outside the set fails (p_outside 0 allows no miss)."""
-    counts = values.astype(object).value_counts(sort=False)
-    total = int(counts.sum())
-    return float((counts == 1).sum()) / total if total else 0.0
 
 
 def _value_set(values: pd.Series[Any], opts: InferenceOptions) -> list[Any] | None:

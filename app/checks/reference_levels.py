@@ -195,7 +195,7 @@ def constant_chance(value_rows: int, reference_rows: int, n: int) -> float:
     return float(stats.betabinom.pmf(n, n, a, b))
 
 
-def unseen_share(values: pd.Series[Any]) -> tuple[float, int]:
+def unseen_share(values: pd.Series[Any], *, smoothed: bool = True) -> tuple[float, int]:
     """Rule (Good-Turing): the share of a clean batch's values that the reference never holds.
 
     A reference of N values in which f1 values occur exactly once leaves about f1 / N of the
@@ -204,7 +204,8 @@ def unseen_share(values: pd.Series[Any]) -> tuple[float, int]:
     models in 234 rows, or a rare pixel intensity, leaves a few percent. The estimate is
     taken as (f1 + 1) / (N + 1): f1 is itself a noisy count, and plain f1 / N let clean splits
     of a 234-row table fail 3.3% of the time at alpha 1% (tests/checks/test_reference_levels.py).
-    Returns (share, N), N the reference's non-null values.
+    Returns (share, N), N the reference's non-null values; `smoothed=False` gives plain
+    f1 / N (the inferred value sets: one unknown value fails a set whose every value recurs).
     """
     present = values.dropna()
     if isinstance(present.dtype, pd.CategoricalDtype):
@@ -213,7 +214,8 @@ def unseen_share(values: pd.Series[Any]) -> tuple[float, int]:
     total = int(counts.sum())
     if total == 0:
         return 0.0, 0
-    return (float((counts == 1).sum()) + 1) / (total + 1), total
+    once = float((counts == 1).sum())
+    return ((once + 1) / (total + 1) if smoothed else once / total), total
 
 
 def _unseen_note(count: int, n: int, expected: float, verdict: RateVerdict) -> str:
