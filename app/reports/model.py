@@ -85,6 +85,48 @@ class CheckResult(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class HistogramBin(BaseModel):
+    low: float
+    high: float
+    count: int
+
+
+class ValueCount(BaseModel):
+    value: str
+    count: int
+
+
+class ColumnProfile(BaseModel):
+    """What one column of a dataset looks like (issue 16): the same fields for data and
+    reference, so that a page can show them side by side and a run can be compared with the
+    last. Numbers and dates fill `min` .. `histogram` (dates as ISO strings in min/max and as
+    epoch seconds in the histogram and quantiles); strings and categories fill `top`."""
+
+    name: str
+    kind: Literal["number", "datetime", "string", "boolean", "other"]
+    count: int = Field(description="Rows, nulls included")
+    nulls: int = 0
+    distinct: int | None = None
+    distinct_exact: bool = True
+    min: float | str | None = None
+    max: float | str | None = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles: dict[str, float] = Field(
+        default_factory=dict, description="p01, p05, p25, p50, p75, p95, p99"
+    )
+    top: list[ValueCount] = Field(default_factory=list)
+    histogram: list[HistogramBin] = Field(default_factory=list)
+
+
+class DatasetProfile(BaseModel):
+    rows: int
+    columns: list[ColumnProfile] = Field(default_factory=list)
+    sampled_rows: int | None = Field(
+        default=None, description="Rows the profile was computed on, when fewer than `rows`"
+    )
+
+
 class Report(BaseModel):
     schema_version: str = SCHEMA_VERSION
     id: str
@@ -102,6 +144,10 @@ class Report(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     error: str | None = Field(default=None, description="Why the run ended in `error`")
     report_url: str | None = None
+    profiles: dict[str, DatasetProfile] = Field(
+        default_factory=dict,
+        description="Column profiles by side: `data`, and `reference` when there is one",
+    )
     artifacts: dict[str, str] = Field(
         default_factory=dict, description="Name to URL of files stored with the report"
     )
