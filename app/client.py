@@ -434,7 +434,7 @@ class DatagateClient:
         **options: Any,
     ) -> Report:
         """Validate and wait for the report (the service's synchronous path). `mlflow=True`
-        also logs the report to the active MLflow run (docs/integrations.md)."""
+        also logs the report to the active MLflow run (docs/integrations/mlflow.md)."""
         _mlflow_ready(mlflow)
         request = ValidationRequest(data=data, suite=suite, **options)
         with request_body(request, wait=True, on_upload=on_upload) as body:

@@ -1,4 +1,4 @@
-"""docs/integrations.md, run: the JUnit commands and GitLab job against a real server process,
+"""docs/integrations/*.md, run: the JUnit commands and GitLab job against a real server process,
 the DATAGATE_NOTIFY example against a real receiver, and the receiver's signature check; the
 MLflow examples against a real mlflow server; the OpenLineage settings against a receiver."""
 
@@ -36,14 +36,16 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.server_process", "tests.mlflow_server"]
 
-PAGE = (REPO / "docs" / "integrations.md").read_text()
+# One page per integration under docs/integrations/; docs/integrations.md lists them.
+PAGES = sorted((REPO / "docs" / "integrations").glob("*.md"))
+PAGE = "\n".join(page.read_text() for page in PAGES)
 VENV_BIN = str(Path(sys.executable).parent)
 
 
 def example(name: str) -> str:
     """The fenced block after `<!-- example: name -->`."""
     found = re.search(rf"<!-- example: {name} -->\n```\w+\n(.*?)```", PAGE, re.S)
-    assert found, f"docs/integrations.md has no example {name!r}"
+    assert found, f"no page under docs/integrations/ has an example {name!r}"
     return found[1]
 
 
@@ -101,7 +103,7 @@ def test_junit_api_example_fetches_the_stored_report(
 
 def verify_function() -> Any:
     namespace: dict[str, Any] = {}
-    exec(compile(example("verify"), "docs/integrations.md", "exec"), namespace)
+    exec(compile(example("verify"), "docs/integrations/notifications.md", "exec"), namespace)
     return namespace["is_from_datagate"]
 
 
@@ -270,3 +272,14 @@ async def test_openlineage_example_sends_a_valid_event_for_each_report(
     facets = event["inputs"][0]["inputFacets"]
     assert len(facets["dataQualityAssertions"]["assertions"]) == report["summary"]["evaluated"]
     assert facets["dataQualityMetrics"]["rowCount"] == 344
+
+
+def test_each_integration_has_its_page_listed_and_its_examples_run() -> None:
+    index = (REPO / "docs" / "integrations.md").read_text()
+    tested = set(re.findall(r'example\("([\w-]+)"\)', Path(__file__).read_text()))
+    assert {p.stem for p in PAGES} == {"junit", "notifications", "mlflow", "openlineage"}
+    for page in PAGES:
+        assert f"](integrations/{page.name})" in index, f"{page.name} is not listed"
+        examples = set(re.findall(r"<!-- example: ([\w-]+) -->\n```", page.read_text()))
+        assert examples, f"{page.name} has no example"
+        assert examples <= tested, f"{page.name}: examples no test runs: {examples - tested}"

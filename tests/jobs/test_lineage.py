@@ -9,7 +9,7 @@ copy of the published files at https://openlineage.io/spec/ (Apache-2.0): no PyP
 them (openlineage-python 1.54 carries classes generated from them, not the JSON) and this machine
 cannot download them. Dropping the published files in its place is the way to tighten it. The
 events these tests send were checked once against the published files as the OpenLineage
-repository holds them (see docs/integrations.md#openlineage): all valid.
+repository holds them (see docs/integrations/openlineage.md): all valid.
 """
 
 from __future__ import annotations
