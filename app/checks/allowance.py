@@ -103,6 +103,55 @@ def tail_bound(values: np.ndarray[Any, Any], tail_share: float) -> tuple[float, 
     return bound, share_beyond(bound, u, scale, j, m)
 
 
+def far_bounds(
+    values: np.ndarray[Any, Any], low: float, high: float, tail_share: float
+) -> tuple[float, float]:
+    """Rule: the band no clean value leaves, beyond the calibrated one (`low`, `high`).
+
+    The calibrated band lets a batch have a few values outside it, as many as its size allows:
+    right for a value a little past the reference's range, wrong for -999 or a value a thousand
+    times too large on a handful of rows of a small batch. The far upper bound is the farthest
+    of: the band pushed out by its own width (or by its magnitude where that is larger: a band
+    far from zero); the tail rule (`tail_bound`) taken to FAR_TAIL_FACTOR of its share, so that
+    a heavy tail's widening spacings push it out; and, for a column of positive values, the same
+    two rules on the logarithms (a lognormal or power-law tail is light there). The far lower
+    bound is the same on the negated values; a column with no negative value in the reference
+    keeps 0 as its far lower bound: a negative value there is a defect whatever the scale.
+    tests/checks/test_allowance.py measures how often a clean batch passes them.
+    """
+    far_high = _far_above(values, high - low, high, low, tail_share)
+    far_low = -_far_above(-values, high - low, -low, -high, tail_share)
+    if values.size and float(values.min()) > 0:
+        logs = np.log(values)
+        _, far_log_high = _far_transformed(logs, tail_share)
+        far_high = max(far_high, math.exp(min(far_log_high, LOG_CAP)))
+    if values.size and float(values.min()) >= 0:
+        far_low = max(far_low, 0.0)
+    return far_low, far_high
+
+
+# The far bounds leave this share of the calibrated band's tail share beyond them.
+FAR_TAIL_FACTOR = 1e-4
+# exp() of more overflows a float.
+LOG_CAP = 700.0
+
+
+def _far_transformed(values: np.ndarray[Any, Any], tail_share: float) -> tuple[float, float]:
+    """The far bounds of the calibrated band of `values` (already transformed)."""
+    high, _ = tail_bound(values, tail_share)
+    low = -tail_bound(-values, tail_share)[0]
+    return -_far_above(-values, high - low, -low, -high, tail_share), _far_above(
+        values, high - low, high, low, tail_share
+    )
+
+
+def _far_above(
+    values: np.ndarray[Any, Any], width: float, high: float, low: float, tail_share: float
+) -> float:
+    spread = max(width, 0.5 * (abs(low) + abs(high)))
+    return max(high + spread, tail_bound(values, tail_share * FAR_TAIL_FACTOR)[0])
+
+
 def share_beyond(bound: float, u: float, scale: float, j: int, m: int) -> float:
     """The tail model's share of clean values beyond `bound`, capped at 1 / (m + 1)."""
     model = (j / (m + 1)) * math.exp(-(bound - u) / scale)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from app.checks.allowance import mostly_for, outside_allowance, tail_bound
+from app.checks.allowance import far_bounds, mostly_for, outside_allowance, tail_bound
 from app.checks.reference_levels import unseen_share
 from app.core.config import get_settings
 from app.core.errors import InvalidData, InvalidRequest
@@ -298,7 +298,7 @@ def _column_expectations(series: pd.Series[Any], opts: InferenceOptions) -> list
     if kind in ("integer", "float"):
         numbers = values.astype("float64")
         if np.isfinite(numbers).any():
-            found.append(_numeric_range(column, numbers, kind, opts))
+            found.extend(_numeric_range(column, numbers, kind, opts))
     elif kind == "datetime":
         found.append(_datetime_range(column, values, opts))
     if kind in ("string", "category", "boolean"):
@@ -378,7 +378,9 @@ def _not_null(column: str, rows: int, non_null: int, opts: InferenceOptions) -> 
 
 def _numeric_range(
     column: str, values: pd.Series[Any], kind: ColumnKind, opts: InferenceOptions
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
+    """The calibrated range (a batch may have a few values outside it, as its size allows),
+    then the far bounds no value may pass (allowance.far_bounds)."""
     # Infinities would make every statistic infinite and the JSON invalid; they still count
     # as outside the range below.
     finite = values[np.isfinite(values)].to_numpy(dtype="float64")
@@ -406,7 +408,23 @@ def _numeric_range(
         + (" (clipped at 0: no negative values)" if minimum >= 0 else "")
         + "; the values a batch may have outside follow from its size",
     )
-    return _calibrated(expectation, p_low + p_high, m + 1, len(values))
+    far_low, far_high = far_bounds(finite, low, high, opts.tail_share)
+    if kind == "integer":
+        far_low, far_high = math.floor(far_low), math.ceil(far_high)
+    else:
+        far_low = _round_outward(far_low, down=True)
+        far_high = _round_outward(far_high, down=False)
+    return [
+        _calibrated(expectation, p_low + p_high, m + 1, len(values)),
+        _expectation(
+            "expect_column_values_to_be_between",
+            {"column": column, "min_value": far_low, "max_value": far_high},
+            "range",
+            "the range's far bounds, which no value may pass whatever the batch's size: a value "
+            "this far from the reference's range is another unit or a sentinel"
+            + (" (0 below: no negative values)" if minimum >= 0 else ""),
+        ),
+    ]
 
 
 def _share_below_zero(finite: np.ndarray[Any, Any], tail_share: float) -> float:

@@ -12,6 +12,7 @@ import pytest
 
 from app.checks.allowance import (
     apply_allowances,
+    far_bounds,
     mostly_for,
     outside_allowance,
     tail_bound,
@@ -69,6 +70,53 @@ def test_range_rule_catches_a_unit_change_on_a_tenth_of_the_rows(n: int):
         batch[: max(2, n // 10)] /= 1000
         caught += fails(reference, batch)
     assert caught / 200 >= 0.95
+
+
+FAR_DISTRIBUTIONS: dict[str, Draw] = {
+    **DISTRIBUTIONS,
+    "lognormal_1.5": lambda rng, k: rng.lognormal(0, 1.5, size=k),
+    "pareto_1.5": lambda rng, k: rng.pareto(1.5, size=k) + 1,
+}
+
+
+def passes_far(reference: np.ndarray, batch: np.ndarray) -> bool:
+    low, high, _ = band(reference)
+    if reference.min() >= 0 and low < 0:
+        low = 0.0
+    far_low, far_high = far_bounds(reference, low, high, 1.0)
+    return bool(batch.min() >= far_low and batch.max() <= far_high)
+
+
+@pytest.mark.parametrize("name", sorted(FAR_DISTRIBUTIONS))
+@pytest.mark.parametrize(("m", "n"), [(50, 50), (50, 5000), (500, 5000)])
+def test_far_bounds_pass_clean_batches_of_light_and_one_sided_heavy_tails(
+    name: str, m: int, n: int
+):
+    """No allowance past the far bounds, so they must hold every clean value: at most 2% of
+    200 clean batches fail them, a batch up to 100 times the reference included. (Heavy tails
+    on both sides, Student's t with 3 degrees of freedom, do fail a batch 10 times the
+    reference's size: docs/pipelines.md says so.)"""
+    rng = np.random.default_rng(abs(hash((name, m, n))) % 2**32)
+    draw = FAR_DISTRIBUTIONS[name]
+    failed = sum(not passes_far(draw(rng, m), draw(rng, n)) for _ in range(200))
+    assert failed / 200 <= 0.02
+
+
+@pytest.mark.parametrize("defect", ["sentinel", "x1000"])
+@pytest.mark.parametrize("m", [50, 500])
+def test_far_bounds_catch_a_sentinel_or_a_unit_change_on_four_rows_of_forty(defect: str, m: int):
+    """4 of 40 rows set to -999 or multiplied by 1000 in a column like a temperature in degrees
+    F (or a mass in g): the calibrated band may allow 4 of 40; the far bounds catch them."""
+    rng = np.random.default_rng(m)
+    caught = 0
+    for _ in range(200):
+        reference, batch = rng.normal(78, 9, size=m), rng.normal(78, 9, size=40)
+        if defect == "sentinel":
+            batch[:4] = -999.0
+        else:
+            batch[:4] *= 1000
+        caught += not passes_far(reference, batch)
+    assert caught == 200
 
 
 @pytest.mark.parametrize("n", [200, 5000])

@@ -149,9 +149,14 @@ def test_penguins_suite_proposes_the_expected_checks():
     assert 0.9 < sex_nulls["kwargs"]["mostly"] < 1 - 11 / 344
     (year_nulls,) = by_type(suite, "expect_column_values_to_not_be_null", "year")
     assert "mostly" not in year_nulls["kwargs"]
-    (mass_range,) = by_type(suite, "expect_column_values_to_be_between", "body_mass_g")
+    mass_range, mass_far = by_type(suite, "expect_column_values_to_be_between", "body_mass_g")
     assert 0 <= mass_range["kwargs"]["min_value"] <= 2700
     assert mass_range["kwargs"]["max_value"] >= 6300
+    # The far bounds: no value may pass them, 0 below (no negative masses), a band's width above.
+    assert "mostly" not in mass_far["kwargs"] and "datagate" not in mass_far["meta"]
+    assert mass_far["kwargs"]["min_value"] == 0
+    width = mass_range["kwargs"]["max_value"] - mass_range["kwargs"]["min_value"]
+    assert mass_far["kwargs"]["max_value"] >= mass_range["kwargs"]["max_value"] + width
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -250,16 +255,41 @@ def test_categorical_column_gets_a_set_but_no_type_check(validate: Validate):
 def test_range_of_non_negative_column_does_not_go_below_zero():
     # The 0.1% quantile minus 10% of the IQR (about 30) would be well below zero.
     df = pd.DataFrame({"price": [0.1, 0.2, 5.0, 10.0, 20.0, 40.0, 300.0]})
-    (rng,) = by_type(infer_suite(df, "p"), "expect_column_values_to_be_between", "price")
+    rng, _far = by_type(infer_suite(df, "p"), "expect_column_values_to_be_between", "price")
     assert rng["kwargs"]["min_value"] == 0
 
 
 def test_range_of_integer_column_has_integer_bounds():
     df = pd.DataFrame({"age": [21, 35, 44, 52, 60]})
-    (rng,) = by_type(infer_suite(df, "a"), "expect_column_values_to_be_between", "age")
+    rng, _far = by_type(infer_suite(df, "a"), "expect_column_values_to_be_between", "age")
     assert isinstance(rng["kwargs"]["min_value"], int)
     assert isinstance(rng["kwargs"]["max_value"], int)
     assert rng["kwargs"]["min_value"] <= 21 and rng["kwargs"]["max_value"] >= 60
+    assert isinstance(_far["kwargs"]["min_value"], int)
+    assert isinstance(_far["kwargs"]["max_value"], int)
+
+
+@pytest.mark.parametrize("defect", ["sentinel", "x1000"])
+def test_a_few_far_values_fail_a_small_batch_that_the_calibrated_range_lets_through(
+    defect: str, validate: Validate
+):
+    # 4 of 36 held-out wine rows: within what the calibrated band allows a batch of 36, but -999
+    # and a value a thousand times too large are another unit or a sentinel, not a tail.
+    wine = load_wine(as_frame=True).frame
+    train = wine.sample(frac=0.8, random_state=0)
+    test = wine.drop(index=train.index).reset_index(drop=True)
+    suite = infer_suite(train, "wine")
+    assert validate(test, suite)
+    bad = test.copy()
+    bad.loc[:3, "malic_acid"] = -999.0 if defect == "sentinel" else bad.loc[:3, "malic_acid"] * 1000
+    calibrated_only = {
+        **suite,
+        "expectations": [
+            e for e in suite["expectations"] if "far bounds" not in e["meta"]["inferred"]
+        ],
+    }
+    assert validate(bad, calibrated_only)
+    assert not validate(bad, suite)
 
 
 def test_id_named_unique_column_gets_uniqueness_and_floats_do_not():
