@@ -60,6 +60,22 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "bench" / "results" / "detection.json"
 TARGETS = {"false_alarm": 0.05, "recall": 0.95, "naming": 0.90}
 
+# The checks that answer a defect where no expectation does: a skipped row of one of these
+# means the report said the data was too small to tell.
+RELEVANT_CHECKS: dict[str, set[str]] = {
+    "label_leak_existing_column": {"FeatureLabelCorrelationChange"},
+    "label_leak_new_column": {"FeatureLabelCorrelationChange"},
+    "shift_0.5sd": {"FeatureDrift", "MultivariateDrift"},
+    "shift_0.25sd": {"FeatureDrift", "MultivariateDrift"},
+    "label_shift": {"LabelDrift"},
+    "copied_rows": {"TrainTestSamplesMix"},
+    "duplicated_rows": {"DataDuplicates"},
+}
+# Plants of whole rows, which a table of mostly repeated rows cannot show.
+ROW_IDENTITY_DEFECTS = ("copied_rows", "duplicated_rows")
+# A table shows them when at least this share of its rows are distinct.
+MIN_DISTINCT_SHARE = 0.5
+
 
 @dataclass
 class Run:
@@ -83,6 +99,18 @@ class Run:
     detail: str = ""
     # The failed rows its clean split (same table and seed) did not have; set by `attribute`.
     new_failed: list[list[Any]] = field(default_factory=list)
+    # (check name, column) per skipped row: the report said the data is too small to tell.
+    skipped: list[list[Any]] = field(default_factory=list)
+    # False for a plant the table cannot show: copied or duplicated rows in a table whose rows
+    # are mostly repeats already (titanic: 24 distinct rows of 1,316).
+    identifiable: bool = True
+
+    @property
+    def told_too_small(self) -> bool:
+        """Not detected, but the report skipped a check that answers this defect, saying the
+        data is too small to tell (and the size it needs)."""
+        relevant = RELEVANT_CHECKS.get(self.defect, set())
+        return not self.detected and any(row[0] in relevant for row in self.skipped)
 
     @property
     def is_failed(self) -> bool:
@@ -309,6 +337,9 @@ def run_one(
     run.errored = [
         [c["name"], c.get("column")] for c in report["checks"] if c["outcome"] == "error"
     ]
+    run.skipped = [
+        [c["name"], c.get("column")] for c in report["checks"] if c["outcome"] == "skipped"
+    ]
     if report.get("error"):
         run.detail = str(report["error"])[:300]
     return run
@@ -323,6 +354,7 @@ def bench_dataset(
 ) -> list[Run]:
     frame = dataset.load()
     rows = len(frame)
+    distinct_share = 1.0 - float(frame.duplicated().mean()) if rows else 1.0
     runs: list[Run] = []
     for seed in seeds:
         split = clean_split(dataset, frame, seed)
@@ -351,6 +383,8 @@ def bench_dataset(
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 done = list(pool.map(one, cases))
         for run in done:
+            if run.defect in ROW_IDENTITY_DEFECTS:
+                run.identifiable = distinct_share >= MIN_DISTINCT_SHARE
             mark = {"failed": "F", "passed": ".", "warned": "w"}.get(run.status, "E")
             print(mark, end="", file=sys.stderr, flush=True)
         print(f" {dataset.name} seed {seed}", file=sys.stderr, flush=True)
@@ -399,8 +433,9 @@ def summary_table(runs: list[Run]) -> str:
         "| datasets | clean splits failed (false alarms, target <= 5%) | defects failed "
         "| ... by a row the clean split did not fail (recall, target >= 95%) | those rows "
         "naming the planted column (target >= 90%) | ... counting table-level rows that list "
-        "it | 4xx / error reports (target 0) |",
-        "|---|---|---|---|---|---|---|",
+        "it | 4xx / error reports (target 0) | recall of identifiable plants | ... not "
+        "detected: report said too small to tell / missed silently |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, chosen in _groups(runs):
         clean = [r for r in chosen if r.defect == "clean"]
@@ -410,11 +445,16 @@ def summary_table(runs: list[Run]) -> str:
         failing = sum(r.naming[1] for r in targeted)
         mentioned = sum(r.mentioning for r in targeted)
         bad = sum(1 for r in chosen if r.status in ("http_error", "error"))
+        identifiable = [r for r in planted if r.identifiable]
+        told = sum(r.told_too_small for r in identifiable)
+        silent = sum(not r.detected and not r.told_too_small for r in identifiable)
         lines.append(
             f"| {name} | {_rate(sum(r.is_failed for r in clean), len(clean))} | "
             f"{_rate(sum(r.is_failed for r in planted), len(planted))} | "
             f"{_rate(sum(r.detected for r in planted), len(planted))} | "
-            f"{_rate(named, failing)} | {_rate(mentioned, failing)} | {bad} |"
+            f"{_rate(named, failing)} | {_rate(mentioned, failing)} | {bad} | "
+            f"{_rate(sum(r.detected for r in identifiable), len(identifiable))} | "
+            f"{told} / {silent} |"
         )
     return "\n".join(lines)
 
@@ -475,6 +515,8 @@ def findings(runs: list[Run]) -> str:
     for kind, chosen in sorted(by_kind.items(), key=lambda kv: -len(kv[1])):
         spots = ", ".join(
             f"{r.dataset}/{r.seed}{'' if r.status == 'passed' else ' (' + r.status + ')'}"
+            + ("" if r.identifiable else " [not identifiable]")
+            + (" [said too small]" if r.told_too_small else "")
             for r in chosen
         )
         out.append(f"- {kind}: {len(chosen)} ({spots})")
