@@ -95,11 +95,17 @@ def test_suite_passes_on_a_70_percent_sample_of_its_reference(
 
 @pytest.mark.parametrize("load", REAL_DATA, ids=lambda f: f.__name__)
 def test_nulls_in_a_column_that_had_none_fail(load: Callable[[], pd.DataFrame], validate: Validate):
+    # 10% nulls where the reference had none fail; one null is within what a clean batch of the
+    # reference's size may show when the reference happened to have none.
     df = load()
     suite = infer_suite(df, "ref")
     column = complete_numeric_column(df)
     broken = df.astype({column: "float64"})
-    broken.loc[broken.index[:3], column] = np.nan
+    if df[column].dtype.kind == "f":  # an integer column turned float fails its type list
+        one = broken.copy()
+        one.loc[one.index[:1], column] = np.nan
+        assert validate(one, suite)
+    broken.loc[broken.index[: len(df) // 10], column] = np.nan
     assert not validate(broken, suite)
 
 
@@ -147,8 +153,9 @@ def test_penguins_suite_proposes_the_expected_checks():
     # 11 of 344 sexes are missing: the proposed rate sits below the observed 0.968.
     (sex_nulls,) = by_type(suite, "expect_column_values_to_not_be_null", "sex")
     assert 0.9 < sex_nulls["kwargs"]["mostly"] < 1 - 11 / 344
+    # Never null in 344 rows: a batch of 344 may still have a few (Beta(1, 345) share).
     (year_nulls,) = by_type(suite, "expect_column_values_to_not_be_null", "year")
-    assert "mostly" not in year_nulls["kwargs"]
+    assert 0.95 < year_nulls["kwargs"]["mostly"] < 1
     mass_range, mass_far = by_type(suite, "expect_column_values_to_be_between", "body_mass_g")
     assert 0 <= mass_range["kwargs"]["min_value"] <= 2700
     assert mass_range["kwargs"]["max_value"] >= 6300
@@ -441,9 +448,10 @@ def test_any_frame_passes_its_own_suite_and_a_70_percent_sample(
 def test_any_frame_suite_fails_on_each_planted_defect(df: pd.DataFrame, validate: Validate):
     suite = infer_suite(df, "prop")
 
-    nulls = df.copy()
-    nulls.loc[: max(1, len(df) // 10), "amount"] = np.nan
-    assert not validate(nulls, suite), "nulls in a column that had none"
+    # A column that had no nulls gone null (10-120 rows say little about a rare null: 10% nulls
+    # are tested on real data in test_nulls_in_a_column_that_had_none_fail).
+    nulls = df.assign(amount=np.nan)
+    assert not validate(nulls, suite), "a column that had no nulls gone null"
 
     assert not validate(df.assign(count=df["count"] * 1000), suite), "count x1000"
     assert not validate(df.assign(amount=df["amount"] * 1000), suite), "amount x1000"

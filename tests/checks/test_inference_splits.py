@@ -60,6 +60,6 @@ def test_at_most_one_clean_split_in_twenty_five_fails():
             failed = failing_rows(df.iloc[order[:cut]], df.iloc[order[cut:]])
             if failed:
                 failures[f"{name} seed {seed}"] = failed
-    # The one failure expected: penguins seed 1 puts both rows whose measurements are all
-    # missing in the test split; a column never null in the reference is taken as never null.
-    assert len(failures) <= 1, failures
+    # penguins seed 1 puts both rows whose measurements are all missing in the test split: a
+    # column never null in 275 rows may still have a null in 69, and this split passes.
+    assert not failures, failures
