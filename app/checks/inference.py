@@ -371,6 +371,11 @@ def _not_null(column: str, rows: int, non_null: int, opts: InferenceOptions) -> 
     )
 
 
+# A numeric column with at most this many distinct values gets no far bounds (the threshold at
+# which drift compares a numeric column as categories, app/checks/decisions.py).
+FAR_MIN_DISTINCT = 20
+
+
 def _numeric_range(
     column: str, values: pd.Series[Any], kind: ColumnKind, opts: InferenceOptions
 ) -> list[dict[str, Any]]:
@@ -403,6 +408,11 @@ def _numeric_range(
         + (" (clipped at 0: no negative values)" if minimum >= 0 else "")
         + "; the values a batch may have outside follow from its size",
     )
+    calibrated = _calibrated(expectation, p_low + p_high, m + 1, len(values))
+    if np.unique(finite).size <= FAR_MIN_DISTINCT:
+        # Counts, codes, mostly-zero pixels: a spread of few values says nothing about how far
+        # a clean value may go; the calibrated band alone judges them.
+        return [calibrated]
     far_low, far_high = far_bounds(finite, low, high, opts.tail_share)
     if kind == "integer":
         far_low, far_high = math.floor(far_low), math.ceil(far_high)
@@ -410,7 +420,7 @@ def _numeric_range(
         far_low = _round_outward(far_low, down=True)
         far_high = _round_outward(far_high, down=False)
     return [
-        _calibrated(expectation, p_low + p_high, m + 1, len(values)),
+        calibrated,
         _expectation(
             "expect_column_values_to_be_between",
             {"column": column, "min_value": far_low, "max_value": far_high},
