@@ -9,6 +9,9 @@ gives it (a table, or the accepted query as a subquery with bound parameters) an
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import numbers
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +33,8 @@ from app.checks.exact_checks import (
     index_leakage_result,
     new_category_result,
     new_label_result,
+    row_group_ids,
+    row_hashes,
     rows_in_reference,
     samples_mix_columns,
     samples_mix_result,
@@ -99,10 +104,12 @@ class SqlExactChecks:
             return None
         if self.data is not None and self.reference is not None:
             if self.data.reference.connection != self.reference.reference.connection:
-                # Two databases: no join between them, and neither side fits in memory.
-                return None
-            result = _IN_DATABASE[name](self, inputs, limit)
-            where: Where = "database"
+                # Two databases: no statement joins them, so both sides are streamed.
+                result = _ACROSS[name](self, inputs, limit)
+                where: Where = "stream"
+            else:
+                result = _IN_DATABASE[name](self, inputs, limit)
+                where = "database"
         elif self.reference is not None:
             result = _AGAINST_DATA[name](self, inputs, limit)
             where = "stream"
@@ -539,6 +546,353 @@ def _new_label_against_reference(
     return new_label_result(unseen, rows, limit)
 
 
+# --- both sides streamed: two connections --------------------------------------------------
+#
+# No statement joins two databases, and neither side may be read whole. So the smaller side
+# (by COUNT(*)) is read once into a set of 64-bit row keys, the other side is streamed past
+# it, and only the rows whose key matched are kept, as values: then the held side is read once
+# more for its rows of the matched keys, and the two are compared on their values by
+# `rows_in_reference`, exactly as the in-memory checks compare. A key is coarser than the
+# checks' equality (equal values always get equal keys; see `_value_keys`), so the keys lose no
+# match, and a collision only brings one more candidate to the comparison, never a false match.
+
+# The key of a null cell, whatever kind of null: nulls equal to nulls, as deepchecks makes them.
+NULL_KEY = np.uint64(0x9E3779B97F4A7C15)
+# The SipHash key for values that are neither text nor numbers nor instants, keyed apart from
+# text so that `date(2024, 1, 1)` and "2024-01-01" do not share a key (they are not equal).
+_OTHER_HASH_KEY = "datagate-other-1"
+
+Keys = np.ndarray[Any, np.dtype[np.uint64]]
+
+
+def _value_keys(values: pd.Series[Any], is_datetime: bool) -> Keys:
+    """A 64-bit key per value, equal for values the exact checks call equal.
+
+    The exact checks compare a column's values by `pd.factorize` over both sides stacked: a
+    number equals a number of the same value whatever its type (1, 1.0, True), -0.0 equals 0.0,
+    text equals the same text, an instant the same instant, every null every null. So every
+    number is keyed by its float64 bits (-0.0 as 0.0), an instant by its nanoseconds since the
+    epoch (UTC), a duration by its nanoseconds, text by its SipHash, anything else by the
+    SipHash of its `str`. Two values of one chunk's column need not share a dtype with another
+    chunk's (a null turns an integer chunk into floats), so an object column is keyed cell
+    by cell in the same way, one vectorised pass per kind of value.
+    """
+    if is_datetime:
+        # As deepchecks' Dataset (and exact_checks) read the datetime column.
+        values = pd.to_datetime(values)
+    dtype = values.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        return _instant_keys(values)
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return _number_keys(values.to_numpy(dtype=np.float64))
+    if isinstance(dtype, np.dtype) and dtype.kind == "m":
+        return _span_keys(values)
+    cells = values.to_numpy(dtype=object)
+    keys = np.full(len(cells), NULL_KEY, dtype=np.uint64)
+    kinds = pd.Series(np.frompyfunc(type, 1, 1)(cells), dtype=object)
+    classes = kinds.map({kind: _kind_of(kind) for kind in pd.unique(kinds)}).to_numpy()
+    for kind in ("number", "instant", "span", "text", "other"):
+        picked = classes == kind
+        if picked.any():
+            keys[picked] = _keys_of_kind(kind, cells[picked])
+    keys[pd.isna(values).to_numpy()] = NULL_KEY
+    return keys
+
+
+def _keys_of_kind(kind: str, cells: np.ndarray[Any, np.dtype[np.object_]]) -> Keys:
+    """The keys of object cells that all hold one kind of value (`_kind_of`)."""
+    if kind == "number":
+        return _number_keys(cells.astype(np.float64))
+    if kind == "instant":
+        return _instant_keys(pd.to_datetime(pd.Series(cells), utc=True))
+    if kind == "span":
+        return _span_keys(pd.to_timedelta(pd.Series(cells)))
+    if kind == "text":
+        return pd.util.hash_array(cells, categorize=False)
+    return pd.util.hash_array(
+        cells.astype(str).astype(object), hash_key=_OTHER_HASH_KEY, categorize=False
+    )
+
+
+def _kind_of(kind: type) -> str:
+    if issubclass(kind, str):
+        return "text"
+    if issubclass(kind, (bool, np.bool_, numbers.Real, decimal.Decimal)):
+        return "number"
+    if issubclass(kind, (datetime.datetime, np.datetime64)):
+        return "instant"
+    if issubclass(kind, (datetime.timedelta, np.timedelta64)):
+        return "span"
+    return "other"
+
+
+def _number_keys(values: np.ndarray[Any, np.dtype[np.float64]]) -> Keys:
+    values = values.copy()
+    values[values == 0] = 0.0
+    keys = values.view(np.uint64)
+    keys[np.isnan(values)] = NULL_KEY
+    return keys
+
+
+def _instant_keys(values: pd.Series[Any]) -> Keys:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    nanoseconds = values.astype("datetime64[ns]").to_numpy().view(np.int64)
+    keys = nanoseconds.view(np.uint64).copy()
+    keys[values.isna().to_numpy()] = NULL_KEY
+    return keys
+
+
+def _span_keys(values: pd.Series[Any]) -> Keys:
+    keys = values.astype("timedelta64[ns]").to_numpy().view(np.int64).view(np.uint64).copy()
+    keys[values.isna().to_numpy()] = NULL_KEY
+    return keys
+
+
+def _row_keys(chunk: pd.DataFrame, columns: list[str], datetime: str | None) -> Keys:
+    """One 64-bit key per row over `columns`: the value keys combined as exact_checks combines
+    its codes (`row_hashes`)."""
+    keys = pd.DataFrame(
+        {i: _value_keys(chunk[col], col == datetime) for i, col in enumerate(columns)}
+    )
+    return row_hashes(keys)
+
+
+def _holding(keys: Keys, sorted_keys: Keys) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which `keys` are in `sorted_keys`: a binary search, no hash table rebuilt per chunk."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    found: np.ndarray[Any, np.dtype[np.bool_]] = sorted_keys[at] == keys
+    return found
+
+
+class _KeySet:
+    """Distinct row keys gathered chunk by chunk, as one sorted uint64 array: 8 bytes a key."""
+
+    def __init__(self) -> None:
+        self._merged: Keys = np.empty(0, dtype=np.uint64)
+        self._parts: list[Keys] = []
+        self._pending = 0
+
+    def add(self, keys: Keys) -> None:
+        part = np.unique(keys)
+        self._parts.append(part)
+        self._pending += len(part)
+        # Merged when the parts outgrow the set: each key is sorted O(log n) times, not once
+        # per chunk, and the parts never hold more than the set itself.
+        if self._pending > max(len(self._merged), CHUNK_ROWS):
+            self._merge()
+
+    def _merge(self) -> None:
+        if self._parts:
+            self._merged = np.unique(np.concatenate([self._merged, *self._parts]))
+            self._parts, self._pending = [], 0
+
+    def sorted(self) -> Keys:
+        self._merge()
+        return self._merged
+
+
+class _DistinctRows:
+    """Distinct rows over `columns` (equal as the exact checks compare them), each with the
+    number of rows it stands for, gathered chunk by chunk."""
+
+    def __init__(self, columns: list[str], datetime: str | None) -> None:
+        self.columns, self.datetime = columns, datetime
+        self._frames: list[pd.DataFrame] = []
+        self._counts: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+        self._merged_rows = 0
+        self._pending = 0
+
+    def add(self, rows: pd.DataFrame) -> None:
+        frame, counts = self._distinct(rows, np.ones(len(rows), dtype=np.int64))
+        self._frames.append(frame)
+        self._counts.append(counts)
+        self._pending += len(frame)
+        if self._pending > max(self._merged_rows, CHUNK_ROWS):
+            self._merge()
+
+    def _distinct(
+        self, rows: pd.DataFrame, counts: np.ndarray[Any, np.dtype[np.int64]]
+    ) -> tuple[pd.DataFrame, np.ndarray[Any, np.dtype[np.int64]]]:
+        rows = rows.reset_index(drop=True)
+        if rows.empty:
+            return rows, counts
+        ids = row_group_ids(rows, self.columns, self.datetime)
+        _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        summed = np.bincount(inverse, weights=counts, minlength=len(first))
+        return rows.take(first).reset_index(drop=True), summed.astype(np.int64)
+
+    def _merge(self) -> None:
+        if len(self._frames) > 1:
+            frame, counts = self._distinct(
+                pd.concat(self._frames, ignore_index=True), np.concatenate(self._counts)
+            )
+            self._frames, self._counts = [frame], [counts]
+        self._merged_rows = sum(len(f) for f in self._frames)
+        self._pending = 0
+
+    def result(self) -> tuple[pd.DataFrame, np.ndarray[Any, np.dtype[np.int64]]]:
+        self._merge()
+        if not self._frames:
+            return pd.DataFrame(columns=self.columns), np.zeros(0, dtype=np.int64)
+        return self._frames[0], self._counts[0]
+
+
+def _both(checks: SqlExactChecks) -> tuple[SqlBatch, SqlBatch]:
+    assert checks.data is not None and checks.reference is not None
+    return checks.data, checks.reference
+
+
+def _streamed(
+    checks: SqlExactChecks, batch: SqlBatch, columns: list[str], skip_nulls: bool
+) -> Iterator[pd.DataFrame]:
+    for chunk in checks.chunks(batch, columns):
+        yield chunk[chunk[columns].notna().all(axis=1)] if skip_nulls else chunk
+
+
+def _rows_with_keys(
+    checks: SqlExactChecks,
+    batch: SqlBatch,
+    columns: list[str],
+    datetime: str | None,
+    keys: Keys,
+    skip_nulls: bool,
+) -> tuple[tuple[pd.DataFrame, np.ndarray[Any, np.dtype[np.int64]]], Keys]:
+    """The batch's distinct rows whose key is in `keys`, with their row counts, and the keys
+    that matched."""
+    rows = _DistinctRows(columns, datetime)
+    matched = _KeySet()
+    for chunk in _streamed(checks, batch, columns, skip_nulls):
+        chunk_keys = _row_keys(chunk, columns, datetime)
+        hit = _holding(chunk_keys, keys)
+        if hit.any():
+            rows.add(chunk.loc[hit])
+            matched.add(chunk_keys[hit])
+    return rows.result(), matched.sorted()
+
+
+def _shared_rows(
+    checks: SqlExactChecks, columns: list[str], datetime: str | None, *, skip_nulls: bool = False
+) -> tuple[pd.DataFrame, np.ndarray[Any, np.dtype[np.int64]]]:
+    """The distinct data rows over `columns` that a reference row holds (nulls equal to nulls),
+    each with the number of data rows it stands for; rows with a null skipped if `skip_nulls`.
+
+    Three reads: the smaller side's keys; the other side's rows whose key it holds; the smaller
+    side's rows of the keys that matched. Memory: the smaller side's distinct keys (8 bytes
+    each) and the distinct rows of the matched keys, never a side's other rows.
+    """
+    data, reference = _both(checks)
+    data_held = checks.rows(data) <= checks.rows(reference)
+    held, other = (data, reference) if data_held else (reference, data)
+    held_keys = _KeySet()
+    for chunk in _streamed(checks, held, columns, skip_nulls):
+        held_keys.add(_row_keys(chunk, columns, datetime))
+    other_rows, matched = _rows_with_keys(
+        checks, other, columns, datetime, held_keys.sorted(), skip_nulls
+    )
+    held_rows, _ = _rows_with_keys(checks, held, columns, datetime, matched, skip_nulls)
+    (ours, counts), (theirs, _) = (held_rows, other_rows) if data_held else (other_rows, held_rows)
+    if ours.empty or theirs.empty:
+        return ours[:0], counts[:0]
+    inputs = ExactInputs(ours, theirs, columns, [], None, None, datetime)
+    found = rows_in_reference(inputs, columns)
+    return ours.loc[found].reset_index(drop=True), counts[found]
+
+
+def _samples_mix_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
+    data, _ = _both(checks)
+    shared, counts = _shared_rows(checks, samples_mix_columns(inputs), inputs.datetime)
+    return samples_mix_result(int(counts.sum()), max(checks.rows(data), 1), shared, limit)
+
+
+def _index_leakage_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
+    data, _ = _both(checks)
+    assert inputs.index is not None
+    # A null id is never a shared id; the ids are not dates, so none is parsed as one.
+    shared, _ = _shared_rows(checks, [inputs.index], None, skip_nulls=True)
+    return index_leakage_result(len(shared), max(checks.rows(data), 1), limit)
+
+
+def _date_overlap_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
+    data, reference = _both(checks)
+    assert inputs.datetime is not None
+    column = inputs.datetime
+    lasts = [_dates(chunk[column]).max() for chunk in checks.chunks(reference, [column])]
+    last = pd.Series(lasts, dtype=object).dropna()
+    leaked, rows = 0, 0
+    for chunk in checks.chunks(data, [column]):
+        if len(last):
+            leaked += int((_dates(chunk[column]) < max(last)).sum())
+        rows += len(chunk)
+    return date_leakage_result(leaked, max(rows, 1), limit)
+
+
+def _date_duplicates_across(
+    checks: SqlExactChecks, inputs: ExactInputs, limit: float
+) -> ExactResult:
+    data, _ = _both(checks)
+    assert inputs.datetime is not None
+    # pandas' isin matches a null date with a null date, as the row keys do.
+    _, counts = _shared_rows(checks, [inputs.datetime], inputs.datetime)
+    return date_leakage_result(int(counts.sum()), max(checks.rows(data), 1), limit)
+
+
+def _unseen_across(checks: SqlExactChecks, columns: list[str]) -> dict[str, list[tuple[Any, int]]]:
+    """Per column, the data's values (nulls aside) no reference row holds, with their rows.
+
+    The smaller side's distinct values are held (a category's values are few), the other side
+    streamed past them: the data's values with their row counts, struck off as the reference
+    shows them; or the reference's values, and the data's rows outside them counted.
+    """
+    data, reference = _both(checks)
+    counts: dict[str, Counter[Any]] = {col: Counter() for col in columns}
+    if checks.rows(data) <= checks.rows(reference):
+        for chunk in checks.chunks(data, columns):
+            for col in columns:
+                for value, n in _objects(chunk[col].dropna()).value_counts(sort=False).items():
+                    counts[col][value] += int(n)
+        values = {col: pd.Series(list(counts[col]), dtype=object) for col in columns}
+        known = {col: np.zeros(len(values[col]), dtype=bool) for col in columns}
+        for chunk in checks.chunks(reference, columns):
+            for col in columns:
+                known[col] |= values[col].isin(_objects(chunk[col].dropna()).unique()).to_numpy()
+        unseen = {
+            col: pd.Series(
+                [counts[col][v] for v in values[col][~known[col]]],
+                index=pd.Index(values[col][~known[col]], dtype=object),
+                dtype=np.int64,
+            )
+            for col in columns
+        }
+        return {col: by_count(unseen[col]) for col in columns}
+    held: dict[str, Any] = {col: np.empty(0, dtype=object) for col in columns}
+    for chunk in checks.chunks(reference, columns):
+        for col in columns:
+            seen = np.asarray(_objects(chunk[col].dropna()).unique(), dtype=object)
+            held[col] = pd.unique(np.concatenate([held[col], seen]))
+    for chunk in checks.chunks(data, columns):
+        for col in columns:
+            present = _objects(chunk[col].dropna())
+            for value, n in present[~present.isin(held[col])].value_counts(sort=False).items():
+                counts[col][value] += int(n)
+    return {col: by_count(pd.Series(dict(counts[col]), dtype=np.int64)) for col in columns}
+
+
+def _new_category_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
+    data, _ = _both(checks)
+    unseen = _unseen_across(checks, inputs.categorical) if inputs.categorical else {}
+    return new_category_result(unseen, max(checks.rows(data), 1), limit)
+
+
+def _new_label_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
+    data, _ = _both(checks)
+    assert inputs.label is not None
+    unseen = _unseen_across(checks, [inputs.label])[inputs.label]
+    return new_label_result(unseen, max(checks.rows(data), 1), limit)
+
+
 _Check = Callable[[SqlExactChecks, ExactInputs, float], ExactResult]
 
 _IN_DATABASE: dict[str, _Check] = {
@@ -567,4 +921,12 @@ _AGAINST_REFERENCE: dict[str, _Check] = {
     "DateTrainTestLeakageDuplicates": _date_duplicates_against_reference,
     "NewCategoryTrainTest": _new_category_against_reference,
     "NewLabelTrainTest": _new_label_against_reference,
+}
+_ACROSS: dict[str, _Check] = {
+    "TrainTestSamplesMix": _samples_mix_across,
+    "IndexTrainTestLeakage": _index_leakage_across,
+    "DateTrainTestLeakageOverlap": _date_overlap_across,
+    "DateTrainTestLeakageDuplicates": _date_duplicates_across,
+    "NewCategoryTrainTest": _new_category_across,
+    "NewLabelTrainTest": _new_label_across,
 }
