@@ -1,5 +1,6 @@
 """The exact set checks over SQL batches: inside the database when the data and the reference
-share a connection, else by streaming the SQL side in chunks past the other, held in memory.
+share a connection; by streaming the SQL side in chunks past the other, held in memory; and,
+on two connections, by streaming both sides past 64-bit row keys of the smaller one.
 
 Same definitions and values as app/checks/exact_checks.py, which the differential tests hold
 this module to. Every statement is built with SQLAlchemy Core on the batch as `sql_source`
