@@ -88,6 +88,8 @@ class SqlExactChecks:
     chunk_rows: int = CHUNK_ROWS
     _engines: dict[str, Engine] = field(default_factory=dict, repr=False)
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
+    # The train-test measures across two connections, read once a run for the roles they had.
+    _across: tuple[Any, _AcrossMeasures] | None = field(default=None, repr=False)
 
     def close(self) -> None:
         for engine in self._engines.values():
@@ -746,152 +748,250 @@ def _both(checks: SqlExactChecks) -> tuple[SqlBatch, SqlBatch]:
     return checks.data, checks.reference
 
 
-def _streamed(
-    checks: SqlExactChecks, batch: SqlBatch, columns: list[str], skip_nulls: bool
-) -> Iterator[pd.DataFrame]:
-    for chunk in checks.chunks(batch, columns):
-        yield chunk[chunk[columns].notna().all(axis=1)] if skip_nulls else chunk
+Counts = np.ndarray[Any, np.dtype[np.int64]]
 
 
-def _rows_with_keys(
-    checks: SqlExactChecks,
-    batch: SqlBatch,
-    columns: list[str],
-    datetime: str | None,
-    keys: Keys,
-    skip_nulls: bool,
-) -> tuple[tuple[pd.DataFrame, np.ndarray[Any, np.dtype[np.int64]]], Keys]:
-    """The batch's distinct rows whose key is in `keys`, with their row counts, and the keys
-    that matched."""
-    rows = _DistinctRows(columns, datetime)
-    matched = _KeySet()
-    for chunk in _streamed(checks, batch, columns, skip_nulls):
-        chunk_keys = _row_keys(chunk, columns, datetime)
-        hit = _holding(chunk_keys, keys)
+@dataclass
+class _SharedRows:
+    """One question "which data rows over `columns` does a reference row hold?", answered in
+    three reads: the held side's keys; the other side's rows of those keys; the held side's rows
+    of the keys that matched. Then the two candidate sets are compared on their values."""
+
+    columns: list[str]
+    datetime: str | None
+    # A row with a null in `columns` takes no part (a null id is never a shared id).
+    skip_nulls: bool = False
+    held_keys: _KeySet = field(default_factory=_KeySet)
+    matched: Keys = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    other_rows: tuple[pd.DataFrame, Counts] | None = None
+    held_rows: tuple[pd.DataFrame, Counts] | None = None
+
+    def _part(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        part = chunk[self.columns]
+        return part[part.notna().all(axis=1)] if self.skip_nulls else part
+
+    def keep_keys(self, chunk: pd.DataFrame) -> None:
+        part = self._part(chunk)
+        self.held_keys.add(_row_keys(part, self.columns, self.datetime))
+
+    def start_rows(self) -> tuple[_DistinctRows, _KeySet]:
+        return _DistinctRows(self.columns, self.datetime), _KeySet()
+
+    def keep_rows(
+        self, chunk: pd.DataFrame, keys: Keys, rows: _DistinctRows, matched: _KeySet
+    ) -> None:
+        part = self._part(chunk)
+        part_keys = _row_keys(part, self.columns, self.datetime)
+        hit = _holding(part_keys, keys)
         if hit.any():
-            rows.add(chunk.loc[hit])
-            matched.add(chunk_keys[hit])
-    return rows.result(), matched.sorted()
+            rows.add(part.loc[hit])
+            matched.add(part_keys[hit])
+
+    def shared(self, data_held: bool) -> tuple[pd.DataFrame, Counts]:
+        """The distinct data rows a reference row holds, each with its number of data rows."""
+        assert self.other_rows is not None and self.held_rows is not None
+        data, reference = (
+            (self.held_rows, self.other_rows) if data_held else (self.other_rows, self.held_rows)
+        )
+        (ours, counts), (theirs, _) = data, reference
+        if ours.empty or theirs.empty:
+            return ours[:0], counts[:0]
+        inputs = ExactInputs(ours, theirs, self.columns, [], None, None, self.datetime)
+        found = rows_in_reference(inputs, self.columns)
+        return ours.loc[found].reset_index(drop=True), counts[found]
 
 
-def _shared_rows(
-    checks: SqlExactChecks, columns: list[str], datetime: str | None, *, skip_nulls: bool = False
-) -> tuple[pd.DataFrame, np.ndarray[Any, np.dtype[np.int64]]]:
-    """The distinct data rows over `columns` that a reference row holds (nulls equal to nulls),
-    each with the number of data rows it stands for; rows with a null skipped if `skip_nulls`.
+@dataclass
+class _Unseen:
+    """Values of one column of the data (nulls aside) that no reference row holds: the smaller
+    side's distinct values held (a category's values are few), the other side's struck off or
+    counted against them."""
 
-    Three reads: the smaller side's keys; the other side's rows whose key it holds; the smaller
-    side's rows of the keys that matched. Memory: the smaller side's distinct keys (8 bytes
-    each) and the distinct rows of the matched keys, never a side's other rows.
-    """
+    column: str
+    counts: Counter[Any] = field(default_factory=Counter)
+    known: Any = field(default_factory=lambda: np.empty(0, dtype=object))
+    seen: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+
+    def _values(self, chunk: pd.DataFrame) -> pd.Series[Any]:
+        return _objects(chunk[self.column].dropna())
+
+    def count_data(self, chunk: pd.DataFrame) -> None:
+        """Data held: every value's rows."""
+        for value, n in self._values(chunk).value_counts(sort=False).items():
+            self.counts[value] += int(n)
+
+    def strike_known(self, chunk: pd.DataFrame) -> None:
+        """Data held: the values the reference shows."""
+        if self.seen is None:
+            self.known = pd.Series(list(self.counts), dtype=object)
+            self.seen = np.zeros(len(self.known), dtype=bool)
+        self.seen |= self.known.isin(self._values(chunk).unique()).to_numpy()
+
+    def keep_known(self, chunk: pd.DataFrame) -> None:
+        """Reference held: its distinct values."""
+        values = np.asarray(self._values(chunk).unique(), dtype=object)
+        self.known = pd.unique(np.concatenate([self.known, values]))
+
+    def count_unknown(self, chunk: pd.DataFrame) -> None:
+        """Reference held: the data's rows of values it lacks."""
+        present = self._values(chunk)
+        for value, n in present[~present.isin(self.known)].value_counts(sort=False).items():
+            self.counts[value] += int(n)
+
+    def result(self, data_held: bool) -> list[tuple[Any, int]]:
+        if data_held:
+            seen = self.seen if self.seen is not None else np.zeros(len(self.counts), dtype=bool)
+            values = list(self.counts)
+            unseen = {v: self.counts[v] for v, hit in zip(values, seen, strict=True) if not hit}
+            return by_count(pd.Series(unseen, dtype=np.int64))
+        return by_count(pd.Series(dict(self.counts), dtype=np.int64))
+
+
+@dataclass
+class _LastDate:
+    """DateTrainTestLeakageOverlap's two reads: the reference's last date, then the data's rows
+    dated before it."""
+
+    column: str
+    lasts: list[Any] = field(default_factory=list)
+    leaked: int = 0
+
+    def keep_last(self, chunk: pd.DataFrame) -> None:
+        self.lasts.append(_dates(chunk[self.column]).max())
+
+    def count_before(self, chunk: pd.DataFrame) -> None:
+        last = pd.Series(self.lasts, dtype=object).dropna()
+        if len(last):
+            self.leaked += int((_dates(chunk[self.column]) < max(last)).sum())
+
+
+@dataclass(frozen=True)
+class _AcrossMeasures:
+    """What the six train-test checks measure across two connections, before their limits."""
+
+    shared_rows: tuple[pd.DataFrame, Counts]
+    shared_ids: int
+    shared_dates: int
+    dates_before: int
+    unseen: dict[str, list[tuple[Any, int]]]
+    data_rows: int
+
+
+def _measure_across(checks: SqlExactChecks, inputs: ExactInputs) -> _AcrossMeasures:
+    """Every train-test check's measure, in three reads of one chunked pass each: the smaller
+    side (by COUNT(*)), the other, the smaller again. Reading is most of the cost (rows through
+    the drivers into pandas), so the checks share each read instead of reading apart."""
+    roles = (
+        tuple(inputs.features),
+        tuple(inputs.categorical),
+        inputs.label,
+        inputs.index,
+        inputs.datetime,
+    )
+    if checks._across is not None and checks._across[0] == roles:
+        return checks._across[1]
     data, reference = _both(checks)
     data_held = checks.rows(data) <= checks.rows(reference)
     held, other = (data, reference) if data_held else (reference, data)
-    held_keys = _KeySet()
-    for chunk in _streamed(checks, held, columns, skip_nulls):
-        held_keys.add(_row_keys(chunk, columns, datetime))
-    other_rows, matched = _rows_with_keys(
-        checks, other, columns, datetime, held_keys.sorted(), skip_nulls
+    mix = _SharedRows(samples_mix_columns(inputs), inputs.datetime)
+    questions = [mix]
+    ids = dates = None
+    if inputs.index is not None:
+        # The ids are not dates: none is parsed as one.
+        ids = _SharedRows([inputs.index], None, skip_nulls=True)
+        questions.append(ids)
+    last = None
+    if inputs.datetime is not None:
+        # pandas' isin matches a null date with a null date, as the row keys do.
+        dates = _SharedRows([inputs.datetime], inputs.datetime)
+        questions.append(dates)
+        last = _LastDate(inputs.datetime)
+    valued = list(dict.fromkeys([*inputs.categorical, *([inputs.label] if inputs.label else [])]))
+    unseen = [_Unseen(col) for col in valued]
+    columns = list(
+        dict.fromkeys(
+            [c for q in questions for c in q.columns]
+            + valued
+            + ([inputs.datetime] if inputs.datetime else [])
+        )
     )
-    held_rows, _ = _rows_with_keys(checks, held, columns, datetime, matched, skip_nulls)
-    (ours, counts), (theirs, _) = (held_rows, other_rows) if data_held else (other_rows, held_rows)
-    if ours.empty or theirs.empty:
-        return ours[:0], counts[:0]
-    inputs = ExactInputs(ours, theirs, columns, [], None, None, datetime)
-    found = rows_in_reference(inputs, columns)
-    return ours.loc[found].reset_index(drop=True), counts[found]
+    # First read: the held side's keys and values (and last date, if it is the reference).
+    for chunk in checks.chunks(held, columns):
+        for question in questions:
+            question.keep_keys(chunk)
+        for values in unseen:
+            (values.count_data if data_held else values.keep_known)(chunk)
+        if last is not None and not data_held:
+            last.keep_last(chunk)
+    # Second read: the other side's rows of the held keys; its values; its dates.
+    held_keys = [q.held_keys.sorted() for q in questions]
+    other_rows = [q.start_rows() for q in questions]
+    for chunk in checks.chunks(other, columns):
+        for question, keys, (rows, matched) in zip(questions, held_keys, other_rows, strict=True):
+            question.keep_rows(chunk, keys, rows, matched)
+        for values in unseen:
+            (values.strike_known if data_held else values.count_unknown)(chunk)
+        if last is not None:
+            (last.keep_last if data_held else last.count_before)(chunk)
+    for question, (rows, matched) in zip(questions, other_rows, strict=True):
+        question.other_rows, question.matched = rows.result(), matched.sorted()
+    # Third read: the held side's rows of the keys that matched (and, if it is the data, its
+    # dates against the reference's last one).
+    held_rows = [q.start_rows() for q in questions]
+    if any(len(q.matched) for q in questions) or (last is not None and data_held):
+        for chunk in checks.chunks(held, columns):
+            for question, (rows, matched) in zip(questions, held_rows, strict=True):
+                if len(question.matched):
+                    question.keep_rows(chunk, question.matched, rows, matched)
+            if last is not None and data_held:
+                last.count_before(chunk)
+    for question, (rows, _) in zip(questions, held_rows, strict=True):
+        question.held_rows = rows.result()
+    measures = _AcrossMeasures(
+        shared_rows=mix.shared(data_held),
+        shared_ids=len(ids.shared(data_held)[0]) if ids is not None else 0,
+        shared_dates=int(dates.shared(data_held)[1].sum()) if dates is not None else 0,
+        dates_before=last.leaked if last is not None else 0,
+        unseen={values.column: values.result(data_held) for values in unseen},
+        data_rows=max(checks.rows(data), 1),
+    )
+    checks._across = (roles, measures)
+    return measures
 
 
 def _samples_mix_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
-    data, _ = _both(checks)
-    shared, counts = _shared_rows(checks, samples_mix_columns(inputs), inputs.datetime)
-    return samples_mix_result(int(counts.sum()), max(checks.rows(data), 1), shared, limit)
+    measures = _measure_across(checks, inputs)
+    shared, counts = measures.shared_rows
+    return samples_mix_result(int(counts.sum()), measures.data_rows, shared, limit)
 
 
 def _index_leakage_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
-    data, _ = _both(checks)
-    assert inputs.index is not None
-    # A null id is never a shared id; the ids are not dates, so none is parsed as one.
-    shared, _ = _shared_rows(checks, [inputs.index], None, skip_nulls=True)
-    return index_leakage_result(len(shared), max(checks.rows(data), 1), limit)
+    measures = _measure_across(checks, inputs)
+    return index_leakage_result(measures.shared_ids, measures.data_rows, limit)
 
 
 def _date_overlap_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
-    data, reference = _both(checks)
-    assert inputs.datetime is not None
-    column = inputs.datetime
-    lasts = [_dates(chunk[column]).max() for chunk in checks.chunks(reference, [column])]
-    last = pd.Series(lasts, dtype=object).dropna()
-    leaked, rows = 0, 0
-    for chunk in checks.chunks(data, [column]):
-        if len(last):
-            leaked += int((_dates(chunk[column]) < max(last)).sum())
-        rows += len(chunk)
-    return date_leakage_result(leaked, max(rows, 1), limit)
+    measures = _measure_across(checks, inputs)
+    return date_leakage_result(measures.dates_before, measures.data_rows, limit)
 
 
 def _date_duplicates_across(
     checks: SqlExactChecks, inputs: ExactInputs, limit: float
 ) -> ExactResult:
-    data, _ = _both(checks)
-    assert inputs.datetime is not None
-    # pandas' isin matches a null date with a null date, as the row keys do.
-    _, counts = _shared_rows(checks, [inputs.datetime], inputs.datetime)
-    return date_leakage_result(int(counts.sum()), max(checks.rows(data), 1), limit)
-
-
-def _unseen_across(checks: SqlExactChecks, columns: list[str]) -> dict[str, list[tuple[Any, int]]]:
-    """Per column, the data's values (nulls aside) no reference row holds, with their rows.
-
-    The smaller side's distinct values are held (a category's values are few), the other side
-    streamed past them: the data's values with their row counts, struck off as the reference
-    shows them; or the reference's values, and the data's rows outside them counted.
-    """
-    data, reference = _both(checks)
-    counts: dict[str, Counter[Any]] = {col: Counter() for col in columns}
-    if checks.rows(data) <= checks.rows(reference):
-        for chunk in checks.chunks(data, columns):
-            for col in columns:
-                for value, n in _objects(chunk[col].dropna()).value_counts(sort=False).items():
-                    counts[col][value] += int(n)
-        values = {col: pd.Series(list(counts[col]), dtype=object) for col in columns}
-        known = {col: np.zeros(len(values[col]), dtype=bool) for col in columns}
-        for chunk in checks.chunks(reference, columns):
-            for col in columns:
-                known[col] |= values[col].isin(_objects(chunk[col].dropna()).unique()).to_numpy()
-        unseen = {
-            col: pd.Series(
-                [counts[col][v] for v in values[col][~known[col]]],
-                index=pd.Index(values[col][~known[col]], dtype=object),
-                dtype=np.int64,
-            )
-            for col in columns
-        }
-        return {col: by_count(unseen[col]) for col in columns}
-    held: dict[str, Any] = {col: np.empty(0, dtype=object) for col in columns}
-    for chunk in checks.chunks(reference, columns):
-        for col in columns:
-            seen = np.asarray(_objects(chunk[col].dropna()).unique(), dtype=object)
-            held[col] = pd.unique(np.concatenate([held[col], seen]))
-    for chunk in checks.chunks(data, columns):
-        for col in columns:
-            present = _objects(chunk[col].dropna())
-            for value, n in present[~present.isin(held[col])].value_counts(sort=False).items():
-                counts[col][value] += int(n)
-    return {col: by_count(pd.Series(dict(counts[col]), dtype=np.int64)) for col in columns}
+    measures = _measure_across(checks, inputs)
+    return date_leakage_result(measures.shared_dates, measures.data_rows, limit)
 
 
 def _new_category_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
-    data, _ = _both(checks)
-    unseen = _unseen_across(checks, inputs.categorical) if inputs.categorical else {}
-    return new_category_result(unseen, max(checks.rows(data), 1), limit)
+    measures = _measure_across(checks, inputs)
+    unseen = {col: measures.unseen[col] for col in inputs.categorical}
+    return new_category_result(unseen, measures.data_rows, limit)
 
 
 def _new_label_across(checks: SqlExactChecks, inputs: ExactInputs, limit: float) -> ExactResult:
-    data, _ = _both(checks)
     assert inputs.label is not None
-    unseen = _unseen_across(checks, [inputs.label])[inputs.label]
-    return new_label_result(unseen, max(checks.rows(data), 1), limit)
+    measures = _measure_across(checks, inputs)
+    return new_label_result(measures.unseen[inputs.label], measures.data_rows, limit)
 
 
 _Check = Callable[[SqlExactChecks, ExactInputs, float], ExactResult]
