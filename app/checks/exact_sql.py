@@ -10,7 +10,7 @@ gives it (a table, or the accepted query as a subquery with bound parameters) an
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import decimal
 import numbers
 from collections import Counter
@@ -622,9 +622,9 @@ def _kind_of(kind: type) -> str:
         return "text"
     if issubclass(kind, (bool, np.bool_, numbers.Real, decimal.Decimal)):
         return "number"
-    if issubclass(kind, (datetime.datetime, np.datetime64)):
+    if issubclass(kind, (dt.datetime, np.datetime64)):
         return "instant"
-    if issubclass(kind, (datetime.timedelta, np.timedelta64)):
+    if issubclass(kind, (dt.timedelta, np.timedelta64)):
         return "span"
     return "other"
 
