@@ -6,7 +6,8 @@ Usage (by hand; each part stays under ~5 minutes on the 2-core machine):
   uv run python -m bench.exact_leakage clean [--rows 1000000]
   uv run python -m bench.exact_leakage speedup [--rows 100000]
   uv run python -m bench.exact_leakage big [--rows 10000000] [--folder DIR]
-  uv run python -m bench.exact_leakage sql [--rows 1000000]   (PostgreSQL on 127.0.0.1:5432)
+  uv run python -m bench.exact_leakage sql [--rows 1000000] [--paths database,stream,across]
+      (PostgreSQL on 127.0.0.1:5432)
 
 `scenario`: the issue's contaminated pair (12 columns; 10% copied rows, 5% shared ids, 1%
 look-ahead dates, 20 rows of a new category), every deepchecks check, timed in-process and
@@ -15,7 +16,8 @@ the commit this branch started from, exported with `git archive` into a temporar
 with this tree. `speedup`: the exact TrainTestSamplesMix against deepchecks' own check run on every
 row. `sql`: the contaminated pair as two PostgreSQL tables, the exact checks run in the database,
 then with the data streamed in chunks past the reference held in memory (as a file's would be),
-each in a fresh worker-like process (time, peak RSS). `clean`: the clean pair with rare
+then `across`: the data as a SQLite table and the reference on PostgreSQL, two connections, both
+streamed; each in a fresh worker-like process (time, peak RSS). `clean`: the clean pair with rare
 reference categories, exact checks only: nothing may fail. `big`: the contaminated pair written
 as two Parquet files and validated as file references (`{"uri": ...}` under DATAGATE_DATA_ROOTS)
 by a real `datagate serve` with one worker: time of the request and peak memory of the worker
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -276,9 +279,11 @@ def big(rows: int, folder: Path | None) -> None:
             )
 
 
-# Run in a fresh process, the worker's part of a run whose data and reference are tables on one
-# PostgreSQL connection: the exact checks in the database, against a 1,000-row sample for the
-# roles (the frames the engine holds of a SQL batch). Prints one JSON line.
+# Run in a fresh process, the worker's part of a run whose data and reference are SQL tables: on
+# one PostgreSQL connection (the exact checks in the database); the data streamed past the
+# reference held in memory; or (`across`) the data on a SQLite file and the reference on
+# PostgreSQL, two connections, both streamed. Against a 1,000-row sample for the roles (the
+# frames the engine holds of a SQL batch). Prints one JSON line.
 _IN_DATABASE = r"""
 import json, sys, time
 import pandas as pd
@@ -286,23 +291,28 @@ import sqlalchemy as sa
 from app.checks.exact_checks import ExactInputs
 from app.checks.exact_sql import DATA_ALONE, TRAIN_TEST, SqlBatch, SqlExactChecks
 from app.ingest.references import BatchReference
+from app.ingest.sql_safety import read_only_url
 from bench.common import own_peak_rss_mib
 from tests.checks.leakage_scenario import FEATURES
 
 url, where = sys.argv[1], sys.argv[2]
-engine = sa.create_engine(url)
-with engine.connect() as conn:
+data_url = read_only_url(sys.argv[3], "lite") if where == "across" else url
+engine, data_engine = sa.create_engine(url), sa.create_engine(data_url)
+with data_engine.connect() as conn:
     sample = pd.read_sql(sa.text("select * from test_rows limit 1000"), conn)
+with engine.connect() as conn:
     reference = pd.read_sql(sa.text("select * from train_rows"), conn) if where == "stream" else (
         pd.read_sql(sa.text("select * from train_rows limit 1000"), conn))
-    data = pd.read_sql(sa.text("select * from test_rows"), conn) if where == "memory" else sample
+data = sample
 engine.dispose()
+data_engine.dispose()
 columns = list(sample.columns)
-def batch(table, field):
-    return SqlBatch(BatchReference(connection="bench", table=table), columns, url, field)
+def batch(table, field, at, name):
+    return SqlBatch(BatchReference(connection=name, table=table), columns, at, field)
 loaded_mib = own_peak_rss_mib()
-checks = SqlExactChecks(batch("test_rows", "data"), None if where == "stream" else (
-    batch("train_rows", "reference")), 600)
+data_batch = batch("test_rows", "data", data_url, "lite" if where == "across" else "bench")
+checks = SqlExactChecks(data_batch, None if where == "stream" else (
+    batch("train_rows", "reference", url, "bench")), 600)
 inputs = ExactInputs(data, reference, FEATURES, ["cat_0", "cat_1"], "label", "id", "day")
 limits = {"TrainTestSamplesMix": 0.05}
 out = {}
@@ -327,9 +337,10 @@ print(json.dumps({"seconds": time.perf_counter() - started, "peak_mib": own_peak
 """
 
 
-def sql(rows: int) -> None:
+def sql(rows: int, paths: tuple[str, ...]) -> None:
     """The contaminated pair as two PostgreSQL tables: the exact checks in the database, and
-    streamed (the data read whole as a file would be, the reference in chunks)."""
+    streamed (the reference held whole as a file's would be, the data in chunks); and
+    `across`: the data as a SQLite table, the reference on PostgreSQL, both streamed."""
     import io
     import os
 
@@ -356,16 +367,25 @@ def sql(rows: int) -> None:
                 conn.execute(f"ANALYZE {table}")
         load_s = time.perf_counter() - started
         print(f"loaded {rows:,} + {rows:,} rows in {load_s:.0f} s", file=sys.stderr)
+        lite = Path(tempfile.mkdtemp(prefix="datagate-bench-")) / "test.db"
+        if "across" in paths:
+            started = time.perf_counter()
+            writer = sa.create_engine(f"sqlite:///{lite}")
+            data.to_sql("test_rows", writer, index=False, chunksize=50_000)
+            writer.dispose()
+            lite_s = time.perf_counter() - started
+            print(f"wrote {rows:,} data rows to SQLite in {lite_s:.0f} s", file=sys.stderr)
+        del reference, data
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         print(
-            "| path | rows (each) | s | worker peak MiB (frames held) | samples mix | "
-            "index | date overlap | new category | duplicates |"
+            "| path | rows (each) | s (train-test checks s) | worker peak MiB (frames held) | "
+            "samples mix | index | date overlap | new category | duplicates |"
         )
         print("|---|---|---|---|---|---|---|---|---|")
-        for where in ("database", "stream"):
+        for where in paths:
             line = (
                 subprocess.run(
-                    [sys.executable, "-c", _IN_DATABASE, url, where],
+                    [sys.executable, "-c", _IN_DATABASE, url, where, f"sqlite:///{lite}"],
                     check=True,
                     capture_output=True,
                     text=True,
@@ -379,8 +399,10 @@ def sql(rows: int) -> None:
             checks = result["checks"]
             for name, row in checks.items():
                 print(f"<!-- {where} {name}: {row} -->", file=sys.stderr)
+            train_test_s = sum(row["s"] for name, row in checks.items() if name in EXACT[:6])
             print(
-                f"| {where} | {rows:,} | {result['seconds']:.1f} | {result['peak_mib']:.0f} "
+                f"| {where} | {rows:,} | {result['seconds']:.1f} ({train_test_s:.1f}) | "
+                f"{result['peak_mib']:.0f} "
                 f"({result['loaded_mib']:.0f} before the checks) | "
                 f"{checks['TrainTestSamplesMix']['value']:.4f} ({truth.samples_mix}) | "
                 f"{checks['IndexTrainTestLeakage']['value']:.4f} ({truth.index_leakage}) | "
@@ -388,6 +410,7 @@ def sql(rows: int) -> None:
                 f"{checks['NewCategoryTrainTest']['value']:.6f} ({truth.new_category_ratio}) | "
                 f"{checks['DataDuplicates']['value']:.4f} |"
             )
+        shutil.rmtree(lite.parent, ignore_errors=True)
 
 
 def main() -> None:
@@ -400,6 +423,9 @@ def main() -> None:
     parser.add_argument(
         "--engines", default="before,after", help="before, after or both: one run each"
     )
+    parser.add_argument(
+        "--paths", default="database,stream,across", help="sql: database, stream and/or across"
+    )
     args = parser.parse_args()
     if args.part == "scenario":
         scenario(
@@ -410,7 +436,7 @@ def main() -> None:
     elif args.part == "clean":
         clean(args.rows or 1_000_000)
     elif args.part == "sql":
-        sql(args.rows or 1_000_000)
+        sql(args.rows or 1_000_000, tuple(args.paths.split(",")))
     else:
         speedup(args.rows or 100_000)
 

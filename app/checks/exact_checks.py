@@ -445,6 +445,15 @@ def _group_ids(codes: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
     return ids
 
 
+def row_group_ids(
+    frame: pd.DataFrame, columns: list[str], datetime: str | None
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """One id per distinct row of `frame` over `columns`, the same id for rows the checks call
+    equal (nulls equal to nulls, the datetime column parsed): for grouping rows read in chunks."""
+    inputs = ExactInputs(frame, None, columns, [], None, None, datetime)
+    return _group_ids(_codes_frame(inputs, columns, 0))
+
+
 def group_sizes(
     inputs: ExactInputs, columns: list[str], side: int = 0
 ) -> np.ndarray[Any, np.dtype[np.int64]]:

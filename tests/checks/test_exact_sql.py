@@ -272,26 +272,6 @@ def test_planted_leaks_are_found_in_the_database_over_queries_with_the_same_para
         checks.close()
 
 
-def test_checks_across_two_connections_are_left_to_the_sample(warehouse: Warehouse) -> None:
-    data, reference = _planted()
-    warehouse.load(test_rows=data, train_rows=reference)
-    columns = list(data.columns)
-    other = SqlBatch(
-        BatchReference.model_validate({"connection": "elsewhere", "table": "train_rows"}),
-        columns,
-        warehouse.reader_url,
-        "reference",
-    )
-    checks = SqlExactChecks(_batch(warehouse, "data", columns, table="test_rows"), other, 30)
-    try:
-        assert checks.run("TrainTestSamplesMix", _inputs(data, reference), 0.05) is None
-        # The data's own checks still run in its database.
-        duplicates = checks.run("DataDuplicates", _inputs(data, reference), 0.05)
-        assert duplicates is not None and duplicates.where == "database"
-    finally:
-        checks.close()
-
-
 def test_a_statement_past_the_timeout_is_a_timeout_not_a_verdict(warehouse: Warehouse) -> None:
     if warehouse.admin_url.startswith("sqlite"):
         pytest.skip("SQLite's progress handler is tested with the suite engine")
