@@ -16,7 +16,7 @@ from app.core.errors import NotFound
 from app.core.text import make_storable, safe_text
 from app.reports.model import DatasetInfo, Report, Status, SuiteInfo
 from app.reports.run_metrics import report_metrics
-from app.reports.trends import DEFAULT_RUNS, Trends, load_trends
+from app.reports.trends import DEFAULT_RUNS, DatasetTrends, load_trends
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class ReportStore:
         limit: int = DEFAULT_RUNS,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> Trends:
+    ) -> DatasetTrends:
         """The dataset's figures over its newest runs (app/reports/trends.py)."""
         with self._sessions() as session:
             found = load_trends(session, dataset, limit=limit, since=since, until=until)

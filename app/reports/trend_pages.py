@@ -16,7 +16,7 @@ from markupsafe import Markup
 from app.reports.compare import Comparison, relative_text
 from app.reports.pages import _env, _utc, format_number, format_percent, format_value
 from app.reports.run_metrics import BAD_OUTCOMES
-from app.reports.trends import Trends, TrendSeries, downsample
+from app.reports.trends import MAX_RUNS, DatasetTrends, Series, downsample
 
 # A dataset with thousands of columns and checks must stay a page: charts beyond this are
 # counted, not drawn (the JSON has every series).
@@ -50,19 +50,19 @@ def _shown(value: float, share: bool) -> str:
     return format_percent(value) if share else format_number(value)
 
 
-def line_chart_svg(
-    series: TrendSeries, positions: dict[str, int], runs: int, *, width: int = 360
-) -> Markup:
+def line_chart_svg(series: Series, runs: int, *, width: int = 360) -> Markup:
     """The figure over the runs (oldest left, evenly spaced), the threshold as a dashed line,
     and the runs where the check failed as red dots. At most MAX_DRAWN_POINTS points are drawn
     (`downsample` keeps each stretch's lowest and highest)."""
     height, left, right, top, bottom = 110, 52, 8, 8, 18
     plot_w, plot_h = width - left - right, height - top - bottom
     share = series.metric in SHARE_METRICS
-    points = [p for p in series.points if p.report_id in positions]
-    values = [p.value for p in points]
-    drawn = [points[i] for i in downsample(values)]
-    numbers = [p.value for p in drawn if p.value is not None]
+    drawn = [
+        (series.runs[i], value, series.outcomes[i])
+        for i in downsample(series.values)
+        if (value := series.values[i]) is not None
+    ]
+    numbers = [value for _, value, _ in drawn]
     if series.threshold is not None:
         numbers.append(series.threshold)
     low, high = (min(numbers), max(numbers)) if numbers else (0.0, 1.0)
@@ -72,8 +72,8 @@ def line_chart_svg(
         high = low + (abs(low) or 1.0) * 0.1
     span = runs - 1 or 1
 
-    def x(report_id: str) -> float:
-        return left + plot_w * positions[report_id] / span
+    def x(run: int) -> float:
+        return left + plot_w * run / span
 
     def y(value: float) -> float:
         return top + plot_h * (1 - (value - low) / (high - low))
@@ -101,7 +101,7 @@ def line_chart_svg(
             lo=_shown(low, share),
         )
     ]
-    line = " ".join(f"{x(p.report_id):.1f},{y(p.value):.1f}" for p in drawn if p.value is not None)
+    line = " ".join(f"{x(run):.1f},{y(value):.1f}" for run, value, _ in drawn)
     if line:
         parts.append(Markup('<polyline class="line" points="{}"/>').format(line))
     if series.threshold is not None:
@@ -116,18 +116,18 @@ def line_chart_svg(
                 value=_shown(series.threshold, share),
             )
         )
-    bad = [p for p in drawn if p.value is not None and p.outcome in BAD_OUTCOMES]
-    for p in bad[-MAX_MARKED_POINTS:]:
+    bad = [(run, value) for run, value, outcome in drawn if outcome in BAD_OUTCOMES]
+    for run, value in bad[-MAX_MARKED_POINTS:]:
         parts.append(
             Markup('<circle class="dot bad" cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>').format(
-                x=x(p.report_id), y=y(p.value or 0.0)
+                x=x(run), y=y(value)
             )
         )
-    if drawn and drawn[-1].value is not None:
-        last = drawn[-1]
+    if drawn:
+        run, value, _ = drawn[-1]
         parts.append(
             Markup('<circle class="dot last" cx="{x:.1f}" cy="{y:.1f}" r="3"/>').format(
-                x=x(last.report_id), y=y(last.value or 0.0)
+                x=x(run), y=y(value)
             )
         )
     parts.append(
@@ -180,36 +180,31 @@ class Chart:
     bad: bool
 
 
-def _latest(series: TrendSeries) -> str:
-    for point in reversed(series.points):
-        if point.value is not None:
-            return _shown(point.value, series.metric in SHARE_METRICS)
+def _latest(series: Series) -> str:
+    for value in reversed(series.values):
+        if value is not None:
+            return _shown(value, series.metric in SHARE_METRICS)
     return "\u2013"
 
 
-def _chart(series: TrendSeries, positions: dict[str, int], runs: int) -> Chart:
+def _chart(series: Series, runs: int) -> Chart:
     share = series.metric in SHARE_METRICS
     if series.metric == "outcome":
-        by_run = {p.report_id: p for p in series.points}
-        cells = [
-            Cell(
-                outcome=by_run[rid].outcome or "skipped" if rid in by_run else "none",
-                tip=f"{by_run[rid].outcome if rid in by_run else 'did not run'}",
-            )
-            for rid in positions
-        ]
+        outcomes: list[str] = ["none"] * runs
+        for run, outcome in zip(series.runs, series.outcomes, strict=True):
+            outcomes[run] = outcome or "skipped"
+        cells = [Cell(o, "did not run" if o == "none" else o) for o in outcomes]
         svg = strip_svg(cells, label=f"Outcome of {series.subject} per run", height=14)
+        latest = series.outcomes[-1] or "\u2013"
     else:
-        svg = line_chart_svg(series, positions, runs)
+        svg, latest = line_chart_svg(series, runs), _latest(series)
     return Chart(
         title=METRIC_TITLES.get(series.metric, series.metric),
         subject=series.subject,
-        latest=series.points[-1].outcome or "\u2013"
-        if series.metric == "outcome"
-        else _latest(series),
+        latest=latest,
         threshold=_shown(series.threshold, share) if series.threshold is not None else None,
         svg=svg,
-        bad=any(p.outcome in BAD_OUTCOMES for p in series.points),
+        bad=series.bad,
     )
 
 
@@ -220,9 +215,8 @@ SECTIONS = (
 )
 
 
-def render_dataset(trends: Trends, *, problem: str | None = None) -> str:
+def render_dataset(trends: DatasetTrends, *, problem: str | None = None) -> str:
     """The dataset page: the verdict strip, then a small chart per figure, problems first."""
-    positions = {v.report_id: i for i, v in enumerate(trends.verdicts)}
     verdict_cells = [
         Cell(
             outcome=v.status,
@@ -237,11 +231,11 @@ def render_dataset(trends: Trends, *, problem: str | None = None) -> str:
     for key, title, metrics in SECTIONS:
         chosen = [s for s in trends.series if s.metric in metrics]
         # Series where a check failed come first, so that a cap never hides a problem first.
-        chosen.sort(key=lambda s: not any(p.outcome in BAD_OUTCOMES for p in s.points))
+        chosen.sort(key=lambda s: not s.bad)
         shown, hidden = chosen[:budget], hidden + max(len(chosen) - budget, 0)
         budget -= len(shown)
         if shown:
-            sections.append((key, title, [_chart(s, positions, trends.runs) for s in shown]))
+            sections.append((key, title, [_chart(s, trends.runs) for s in shown]))
     name = trends.dataset
     latest = trends.verdicts[-1] if trends.verdicts else None
     previous = trends.verdicts[-2] if len(trends.verdicts) > 1 else None
@@ -267,6 +261,7 @@ def render_dataset(trends: Trends, *, problem: str | None = None) -> str:
         last=_utc(latest.created_at).strftime("%Y-%m-%d %H:%M UTC") if latest else None,
         since=_utc(trends.since).isoformat() if trends.since else "",
         until=_utc(trends.until).isoformat() if trends.until else "",
+        max_runs=MAX_RUNS,
         format_number=format_number,
     )
 

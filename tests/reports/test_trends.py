@@ -36,7 +36,7 @@ from app.reports.model import (
 )
 from app.reports.run_metrics import report_metrics
 from app.reports.store import ReportStore, report_row
-from app.reports.trends import downsample
+from app.reports.trends import Trends, downsample
 from tests.conftest import RunningApp
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -228,12 +228,12 @@ def test_trends_hold_each_runs_values_oldest_first(store: tuple[ReportStore, Eng
     assert [v.status for v in trends.verdicts] == ["passed", "passed", "passed", "failed"]
     series = {(s.metric, s.subject): s for s in trends.series}
     nulls = series[("null_share", "price")]
-    assert [p.report_id for p in nulls.points] == [r.id for r in ordered]
-    assert [p.value for p in nulls.points] == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    assert nulls.runs == [0, 1, 2, 3]
+    assert nulls.values == pytest.approx([0.01, 0.02, 0.03, 0.04])
     share = series[("unexpected_share", "expect_column_values_to_not_be_null[price]")]
     assert share.threshold == pytest.approx(0.05)
-    assert [p.outcome for p in share.points] == ["passed", "passed", "passed", "failed"]
-    assert [p.value for p in series[("mean", "price")].points] == [11.0, 12.0, 13.0, 14.0]
+    assert share.outcomes == ["passed", "passed", "passed", "failed"]
+    assert series[("mean", "price")].values == [11.0, 12.0, 13.0, 14.0]
 
 
 def test_trends_window_takes_the_newest_runs_within_since_and_until(
@@ -248,7 +248,7 @@ def test_trends_window_takes_the_newest_runs_within_since_and_until(
         "prices.csv", since=START + timedelta(days=2), until=START + timedelta(days=4)
     )
     assert [v.report_id for v in window.verdicts] == [r.id for r in runs[1:4]]
-    assert all(len(s.points) == 3 for s in window.series)
+    assert all(s.runs == [0, 1, 2] for s in window.series)
 
 
 def test_downsampling_keeps_the_first_the_last_and_every_spike() -> None:
@@ -356,12 +356,18 @@ async def test_trends_json_matches_the_reports(
     response = await client.get(f"/v1/datasets/{quote(name, safe='')}/trends")
     assert response.status_code == 200, response.text
     body = response.json()
+    Trends.model_validate(body)  # the JSON written by hand is the documented schema
     assert body["dataset"] == name and body["runs"] == 2
+    assert body["verdicts"][1]["created_at"] == second.created_at.isoformat().replace("+00:00", "Z")
     assert [v["report_id"] for v in body["verdicts"]] == [first.id, second.id]
     nulls = next(
         s for s in body["series"] if (s["metric"], s["subject"]) == ("null_share", "price")
     )
     assert [p["value"] for p in nulls["points"]] == pytest.approx([0.01, 0.3])
+    assert [p["report_id"] for p in nulls["points"]] == [first.id, second.id]
+    share = next(s for s in body["series"] if s["metric"] == "unexpected_share")
+    assert share["threshold"] == pytest.approx(0.05)
+    assert [p["outcome"] for p in share["points"]] == ["passed", "failed"]
     assert (
         await client.get(f"/v1/datasets/{quote(name, safe='')}/trends?limit=0")
     ).status_code == 422
