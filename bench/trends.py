@@ -209,20 +209,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the runs a previous run stored at that URL"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-trends-"))
     try:
         shutil.copytree(REPO / "expectations", workdir / "expectations")
         (workdir / "data").mkdir()
         url = args.database_url or f"sqlite:///{workdir / 'data' / 'datagate.db'}"
-        took, figures = fill(url, args.runs)
+        took, figures = (0.0, 0) if args.reuse else fill(url, args.runs)
         print(
             f"stored {args.runs:,} reports and {figures:,} figures in {took:.1f} s "
             f"({url.split(':')[0]})"
         )
         env = {"DATAGATE_DATABASE_URL": url} if args.database_url else {}
         with (
-            running_server(workdir, **env) as (base, _),
+            running_server(workdir, ready_within_s=300, **env) as (base, _),
             httpx.Client(base_url=base, timeout=60) as client,
         ):
             name = quote(DATASET, safe="")

@@ -68,8 +68,9 @@ def line_chart_svg(series: Series, runs: int, *, width: int = 360) -> Markup:
     low, high = (min(numbers), max(numbers)) if numbers else (0.0, 1.0)
     if share:
         low = 0.0
-    if high - low < 1e-12:
-        high = low + (abs(low) or 1.0) * 0.1
+    if high - low < 1e-12:  # a flat line: drawn across the middle, not along an edge
+        pad = 0.1 if share else (abs(low) or 1.0) * 0.05
+        low, high = (0.0, high + pad) if share else (low - pad, high + pad)
     span = runs - 1 or 1
 
     def x(run: int) -> float:

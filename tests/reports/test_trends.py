@@ -430,3 +430,28 @@ async def test_compare_page_and_json_show_the_regression(
     assert page.status_code == 200
     assert "expect_column_values_to_not_be_null[price]" in page.text
     assert "<script>alert" not in page.text
+
+
+@pytest.mark.anyio
+async def test_a_validation_through_the_service_adds_a_point_to_its_trends(
+    client: AsyncClient,
+) -> None:
+    from tests.conftest import EXAMPLES
+
+    name = f"trend-service-{uuid.uuid4().hex[:8]}"
+    ids = []
+    for example in ("penguins.csv", "penguins_bad.csv"):
+        response = await client.post(
+            "/v1/validations",
+            files={"data": (example, (EXAMPLES / example).read_bytes())},
+            data={"suite": "penguins", "dataset_name": name},
+        )
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["id"])
+    body = (await client.get(f"/v1/datasets/{name}/trends")).json()
+    assert [v["report_id"] for v in body["verdicts"]] == ids
+    assert [v["status"] for v in body["verdicts"]] == ["passed", "failed"]
+    rows = next(s for s in body["series"] if s["metric"] == "rows")
+    assert [p["value"] for p in rows["points"]] == [344, 344]
+    compared = (await client.get(f"/v1/reports/{ids[0]}/compare/{ids[1]}")).json()
+    assert compared["started_failing"], "penguins_bad.csv fails checks penguins.csv passes"
