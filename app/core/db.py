@@ -85,7 +85,17 @@ class MetricRow(Base):
     threshold: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str | None] = mapped_column(String(16))
 
-    __table_args__ = (Index("ix_report_metrics_dataset_created", "dataset_name", "created_at"),)
+    __table_args__ = (
+        Index("ix_report_metrics_dataset_created", "dataset_name", "created_at"),
+        # The newest `limit` verdicts of a dataset, read without visiting its other figures.
+        Index(
+            "ix_report_metrics_dataset_metric_created",
+            "dataset_name",
+            "metric",
+            "created_at",
+            "report_id",
+        ),
+    )
 
 
 class JobRow(Base):

@@ -33,6 +33,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_report_metrics_dataset_created", "report_metrics", ["dataset_name", "created_at"]
     )
+    # The newest `limit` verdicts of a dataset, read without visiting its other figures.
+    op.create_index(
+        "ix_report_metrics_dataset_metric_created",
+        "report_metrics",
+        ["dataset_name", "metric", "created_at", "report_id"],
+    )
     op.create_index("ix_reports_dataset_created", "reports", ["dataset_name", "created_at"])
 
 
