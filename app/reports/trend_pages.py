@@ -23,6 +23,8 @@ from app.reports.trends import MAX_RUNS, DatasetTrends, Series, downsample
 MAX_CHARTS = 120
 MAX_MARKED_POINTS = 200
 SHARE_METRICS = frozenset({"null_share", "unexpected_share"})
+# Figures that cannot go below zero are drawn from a zero baseline.
+ZERO_BASED = SHARE_METRICS | {"drift_score"}
 METRIC_TITLES = {
     "rows": "Rows",
     "null_share": "Null share",
@@ -66,11 +68,12 @@ def line_chart_svg(series: Series, runs: int, *, width: int = 360) -> Markup:
     if series.threshold is not None:
         numbers.append(series.threshold)
     low, high = (min(numbers), max(numbers)) if numbers else (0.0, 1.0)
-    if share:
+    zero_based = series.metric in ZERO_BASED
+    if zero_based:
         low = 0.0
     if high - low < 1e-12:  # a flat line: drawn across the middle, not along an edge
-        pad = 0.1 if share else (abs(low) or 1.0) * 0.05
-        low, high = (0.0, high + pad) if share else (low - pad, high + pad)
+        pad = 0.1 if zero_based else (abs(low) or 1.0) * 0.05
+        low, high = (0.0, high + pad) if zero_based else (low - pad, high + pad)
     span = runs - 1 or 1
 
     def x(run: int) -> float:
