@@ -20,6 +20,7 @@ from markupsafe import Markup
 from app.reports.model import CATEGORIES, CheckResult, ColumnInfo, Report, Status
 from app.reports.run_metrics import drift_score
 from app.reports.store import ReportListItem
+from app.reports.trends import utc
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -116,7 +117,7 @@ def format_percent(share: float) -> str:
 
 def age(moment: datetime, now: datetime) -> str:
     """How long ago, in the largest whole unit ("3 min ago", "2 days ago")."""
-    seconds = int((now - _utc(moment)).total_seconds())
+    seconds = int((now - utc(moment)).total_seconds())
     if seconds < 60:
         return "just now"
     for size, unit in ((86400 * 365, "year"), (86400, "day"), (3600, "h"), (60, "min")):
@@ -507,7 +508,7 @@ def render_report(
         verdict_line=_verdict_line(report),
         groups=group_checks(report.checks),
         age=age(report.created_at, now),
-        created=_utc(report.created_at).strftime("%Y-%m-%d %H:%M UTC"),
+        created=utc(report.created_at).strftime("%Y-%m-%d %H:%M UTC"),
         json_url=f"/v1/reports/{quote(report.id, safe='')}",
         artifact_links=_artifact_links(report),
         dataset_link=_history_link(dataset=report.dataset.name) if report.dataset.name else None,
@@ -555,11 +556,6 @@ def _history_link(**params: Any) -> str:
     return "/reports" + (f"?{urlencode(clean)}" if clean else "")
 
 
-def _utc(moment: datetime) -> datetime:
-    """Reports built by hand may carry naive times; the service's own are UTC-aware."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def render_history(
     rows: Sequence[HistoryRow],
     *,
@@ -594,7 +590,7 @@ def render_history(
                 else None,
                 "suite_url": _history_link(suite=row.suite) if row.suite else None,
                 "age": age(row.created_at, now),
-                "created": _utc(row.created_at).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "created": utc(row.created_at).strftime("%Y-%m-%d %H:%M:%S UTC"),
             }
             for row in rows
         ],

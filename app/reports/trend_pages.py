@@ -14,9 +14,9 @@ from urllib.parse import quote, urlencode
 from markupsafe import Markup
 
 from app.reports.compare import Comparison, relative_text
-from app.reports.pages import _env, _utc, format_number, format_percent, format_value
+from app.reports.pages import _env, format_number, format_percent, format_value
 from app.reports.run_metrics import BAD_OUTCOMES
-from app.reports.trends import MAX_RUNS, DatasetTrends, Series, downsample
+from app.reports.trends import MAX_RUNS, DatasetTrends, Series, downsample, utc
 
 # A dataset with thousands of columns and checks must stay a page: charts beyond this are
 # counted, not drawn (the JSON has every series).
@@ -224,7 +224,7 @@ def render_dataset(trends: DatasetTrends, *, problem: str | None = None) -> str:
     verdict_cells = [
         Cell(
             outcome=v.status,
-            tip=f"{_utc(v.created_at):%Y-%m-%d %H:%M:%S} UTC: {v.status}, {v.failed} failed",
+            tip=f"{utc(v.created_at):%Y-%m-%d %H:%M:%S} UTC: {v.status}, {v.failed} failed",
             href=report_url(v.report_id),
         )
         for v in trends.verdicts
@@ -259,12 +259,12 @@ def render_dataset(trends: DatasetTrends, *, problem: str | None = None) -> str:
         compare_latest_url=compare_url(previous.report_id, latest.report_id)
         if latest and previous
         else None,
-        first=_utc(trends.verdicts[0].created_at).strftime("%Y-%m-%d %H:%M UTC")
+        first=utc(trends.verdicts[0].created_at).strftime("%Y-%m-%d %H:%M UTC")
         if trends.verdicts
         else None,
-        last=_utc(latest.created_at).strftime("%Y-%m-%d %H:%M UTC") if latest else None,
-        since=_utc(trends.since).isoformat() if trends.since else "",
-        until=_utc(trends.until).isoformat() if trends.until else "",
+        last=utc(latest.created_at).strftime("%Y-%m-%d %H:%M UTC") if latest else None,
+        since=utc(trends.since).isoformat() if trends.since else "",
+        until=utc(trends.until).isoformat() if trends.until else "",
         max_runs=MAX_RUNS,
         format_number=format_number,
     )
@@ -289,7 +289,7 @@ def render_compare(comparison: Comparison, *, now: datetime | None = None) -> st
         swap_url=compare_url(comparison.after.id, comparison.before.id),
         dataset_url=dataset_url(comparison.after.dataset) if comparison.after.dataset else None,
         created={
-            side: _utc(run.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+            side: utc(run.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")
             for side, run in (("before", comparison.before), ("after", comparison.after))
         },
         titles=METRIC_TITLES,

@@ -139,7 +139,8 @@ def _text(value: str | None) -> str:
 
 
 def utc(moment: datetime) -> datetime:
-    """A time as UTC; one without a zone is taken to be UTC (as everything stored is)."""
+    """A time as UTC; one without a zone is taken to be UTC (as everything stored is; reports
+    built by hand may carry naive times)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -173,6 +173,20 @@ def test_saving_a_report_again_replaces_its_figures(store: tuple[ReportStore, En
     assert len(stored_metrics(engine, run.id)) == len(report_metrics(run))
 
 
+@pytest.mark.postgres
+def test_the_minimal_report_stored_for_a_refused_one_has_its_figures(postgres_url: str) -> None:
+    # 600 characters do not fit dataset_name: PostgreSQL refuses the report and its figures.
+    engine = make_engine(postgres_url)
+    migrate(engine)
+    reports = ReportStore(make_sessionmaker(engine))
+    stored = reports.save(make_run("n" * 600, day=1, failing=True))
+    assert stored.status == "error" and stored.dataset.name == "n" * 512
+    figures = stored_metrics(engine, stored.id)
+    assert figures[("verdict", "")].outcome == "error"
+    assert reports.trends("n" * 512).runs == 1
+    engine.dispose()
+
+
 def test_without_profiles_null_shares_come_from_the_dataset_columns() -> None:
     run = make_run("prices.csv", day=1, price_nulls=7, profiles=False)
     figures = {m.key: m for m in report_metrics(run)}
