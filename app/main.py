@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.deps import ReadAccess
-from app.api.routes import health, login, pages, reports, suites, validations
+from app.api.routes import health, login, pages, reports, suites, trends, validations
 from app.checks.expectations import SUITE_CHECK_SECONDS, SuiteRegistry, suite_problems
 from app.checks.service import ValidationService
 from app.checks.suite_reload import SuiteFolderWatcher, folder_stamps
@@ -317,6 +317,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(
         suites.router, dependencies=[ReadAccess], responses={404: {"description": "No such suite"}}
+    )
+    app.include_router(
+        trends.router, dependencies=[ReadAccess], responses={404: {"description": "Not found"}}
     )
     # Pages check read access themselves: the stylesheet must load on the 401 page too.
     app.include_router(pages.router)

@@ -7,7 +7,18 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Dialect, Engine, Index, Integer, String, Text, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -49,7 +60,42 @@ class ReportRow(Base):
     warned: Mapped[int] = mapped_column(Integer)
     document: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_reports_created_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_reports_created_id", "created_at", "id"),
+        Index("ix_reports_dataset_created", "dataset_name", "created_at"),
+    )
+
+
+class MetricRow(Base):
+    """One figure of one stored report (issue 16): a dataset's trends are read from here, by
+    (dataset_name, created_at), never by parsing every stored document. Written with its report,
+    in the same transaction; deleted with it."""
+
+    __tablename__ = "report_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(String(32), index=True)
+    dataset_name: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # `rows`, `verdict`, `null_share`, `mean`, `unexpected_share`, `drift_score`, `outcome`.
+    metric: Mapped[str] = mapped_column(String(32))
+    # A column name, or a check's key; empty for the table-level figures.
+    subject: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index("ix_report_metrics_dataset_created", "dataset_name", "created_at"),
+        # The newest `limit` verdicts of a dataset, read without visiting its other figures.
+        Index(
+            "ix_report_metrics_dataset_metric_created",
+            "dataset_name",
+            "metric",
+            "created_at",
+            "report_id",
+        ),
+    )
 
 
 class JobRow(Base):

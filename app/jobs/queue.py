@@ -14,7 +14,7 @@ from app.core.db import JobRow, ReportRow
 from app.core.errors import NotFound
 from app.core.text import safe_text
 from app.reports.model import Report
-from app.reports.store import fallback_report, report_row, storable_report
+from app.reports.store import delete_reports, fallback_report, storable_report, write_report
 
 log = logging.getLogger(__name__)
 JobStatus = str  # queued | running | done | error
@@ -157,7 +157,7 @@ class JobQueue:
             )
             if ended.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            session.merge(report_row(report))
+            write_report(session, report)
             return report
 
     def release(self, job_id: str) -> None:
@@ -221,7 +221,7 @@ class JobQueue:
                 row.status, row.finished_at = "error", _now()
                 row.error = f"gave up after {row.attempts} attempt(s): {reason}"
                 failed = storable_report(error_report(row.id, row.spec, row.error))
-                session.merge(report_row(failed))
+                write_report(session, failed)
             else:
                 row.status, row.error = "queued", reason
             row.owner = None
@@ -244,7 +244,7 @@ class JobQueue:
         with self._sessions.begin() as session:
             ids = list(session.scalars(select(ReportRow.id).where(ReportRow.created_at < cutoff)))
             if ids:
-                session.query(ReportRow).filter(ReportRow.id.in_(ids)).delete()
+                delete_reports(session, ids)
                 session.query(JobRow).filter(
                     JobRow.id.in_(ids), JobRow.status.in_(("done", "error"))
                 ).delete()

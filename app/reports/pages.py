@@ -18,7 +18,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from app.reports.model import CATEGORIES, CheckResult, ColumnInfo, Report, Status
+from app.reports.run_metrics import drift_score
 from app.reports.store import ReportListItem
+from app.reports.trends import utc
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -113,17 +115,9 @@ def format_percent(share: float) -> str:
     return f"{percent:.1f}%"
 
 
-def first_number(values: dict[str, Any]) -> float | None:
-    """The first numeric value of a dict: engines name their drift score keys differently."""
-    for value in values.values():
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-    return None
-
-
 def age(moment: datetime, now: datetime) -> str:
     """How long ago, in the largest whole unit ("3 min ago", "2 days ago")."""
-    seconds = int((now - _utc(moment)).total_seconds())
+    seconds = int((now - utc(moment)).total_seconds())
     if seconds < 60:
         return "just now"
     for size, unit in ((86400 * 365, "year"), (86400, "day"), (3600, "h"), (60, "min")):
@@ -275,29 +269,21 @@ def bar_chart_svg(
     return Markup("").join(parts)
 
 
-DRIFT_SCORE_CHECKS = frozenset({"FeatureDrift", "LabelDrift", "MultivariateDrift"})
-
-
 def drift_bars(checks: Iterable[CheckResult]) -> list[Bar]:
     """Drift scores against their thresholds: one bar per feature (FeatureDrift), and one each
     for label and multivariate drift. Other drift-category rows (new categories, string
     mismatches) measure shares, not drift scores, and stay out of the chart."""
     bars = []
     for check in checks:
-        if check.category != "drift" or check.outcome == "skipped":
-            continue
-        if check.source == "deepchecks" and check.name not in DRIFT_SCORE_CHECKS:
-            continue
-        score = first_number(check.observed)
-        if score is None:
+        if (drift := drift_score(check)) is None:
             continue
         label = check.column if check.name == "FeatureDrift" and check.column else check.name
         method = check.observed.get("method")
         bars.append(
             Bar(
                 label=label,
-                value=score,
-                threshold=first_number(check.expected),
+                value=drift[0],
+                threshold=drift[1],
                 note=str(method) if isinstance(method, str) else "",
                 failed=check.outcome == "failed",
             )
@@ -497,11 +483,18 @@ def _artifact_links(report: Report) -> list[tuple[str, str]]:
     return links
 
 
-def render_report(report: Report, *, now: datetime | None = None, standalone: bool = False) -> str:
+def render_report(
+    report: Report,
+    *,
+    now: datetime | None = None,
+    standalone: bool = False,
+    previous_id: str | None = None,
+) -> str:
     """The page of one report: verdict, what was validated, checks by category, charts.
 
     `standalone`: the stylesheet inlined, for a copy read away from the service (an MLflow
-    artifact); the service's own pages link it, so that the CSP needs no inline styles."""
+    artifact); the service's own pages link it, so that the CSP needs no inline styles.
+    `previous_id`: the dataset's run before this one, for a "compare" link."""
     now = now or datetime.now(UTC)
     nulls = null_bars(report.dataset.columns, report.dataset.rows)
     # Our own stylesheet, not data: Markup, since escaping `>` would break its selectors.
@@ -515,10 +508,11 @@ def render_report(report: Report, *, now: datetime | None = None, standalone: bo
         verdict_line=_verdict_line(report),
         groups=group_checks(report.checks),
         age=age(report.created_at, now),
-        created=_utc(report.created_at).strftime("%Y-%m-%d %H:%M UTC"),
+        created=utc(report.created_at).strftime("%Y-%m-%d %H:%M UTC"),
         json_url=f"/v1/reports/{quote(report.id, safe='')}",
         artifact_links=_artifact_links(report),
         dataset_link=_history_link(dataset=report.dataset.name) if report.dataset.name else None,
+        trend_links=_trend_links(report, previous_id) if not standalone else [],
         suite_link=_history_link(suite=report.suite.name) if report.suite else None,
         nulls_chart=bar_chart_svg(nulls, title="Missing values per column", value_format="share")
         if nulls
@@ -527,6 +521,17 @@ def render_report(report: Report, *, now: datetime | None = None, standalone: bo
         format_number=format_number,
         format_value=format_value,
     )
+
+
+def _trend_links(report: Report, previous_id: str | None) -> list[tuple[str, str]]:
+    """The dataset's trends page, and the comparison with its previous run (issue 16)."""
+    links = []
+    if report.dataset.name:
+        links.append(("Trends of this dataset", f"/datasets/{quote(report.dataset.name, safe='')}"))
+    if previous_id:
+        this, before = quote(report.id, safe=""), quote(previous_id, safe="")
+        links.append(("Compare with previous run", f"/reports/{before}/compare/{this}"))
+    return links
 
 
 # --- the history ------------------------------------------------------------------------------
@@ -549,11 +554,6 @@ class HistoryQuery:
 def _history_link(**params: Any) -> str:
     clean = {k: str(v) for k, v in params.items() if v not in (None, "")}
     return "/reports" + (f"?{urlencode(clean)}" if clean else "")
-
-
-def _utc(moment: datetime) -> datetime:
-    """Reports built by hand may carry naive times; the service's own are UTC-aware."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def render_history(
@@ -590,7 +590,7 @@ def render_history(
                 else None,
                 "suite_url": _history_link(suite=row.suite) if row.suite else None,
                 "age": age(row.created_at, now),
-                "created": _utc(row.created_at).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "created": utc(row.created_at).strftime("%Y-%m-%d %H:%M:%S UTC"),
             }
             for row in rows
         ],

@@ -8,13 +8,15 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.db import ReportRow
+from app.core.db import MetricRow, ReportRow
 from app.core.errors import NotFound
 from app.core.text import make_storable, safe_text
 from app.reports.model import DatasetInfo, Report, Status, SuiteInfo
+from app.reports.run_metrics import report_metrics
+from app.reports.trends import DEFAULT_RUNS, DatasetTrends, load_trends
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +58,13 @@ class ReportStore:
         report = storable_report(report)
         try:
             with self._sessions.begin() as session:
-                session.merge(report_row(report))
+                write_report(session, report)
             return report
         except Exception as exc:
             log.exception("report %s could not be stored; storing a minimal one", report.id)
             minimal = storable_report(fallback_report(report, exc))
             with self._sessions.begin() as session:
-                session.merge(report_row(minimal))
+                write_report(session, minimal)
             return minimal
 
     def get(self, report_id: str) -> Report:
@@ -105,6 +107,37 @@ class ReportStore:
             ).all()
             items = [ReportListItem.model_validate(r, from_attributes=True) for r in rows]
         return items, total
+
+    def trends(
+        self,
+        dataset: str,
+        *,
+        limit: int = DEFAULT_RUNS,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> DatasetTrends:
+        """The dataset's figures over its newest runs (app/reports/trends.py)."""
+        with self._sessions() as session:
+            found = load_trends(session, dataset, limit=limit, since=since, until=until)
+        if found is None:
+            raise NotFound(f"dataset {dataset[:200]!r} has no stored report")
+        return found
+
+    def previous_run(self, report: Report) -> str | None:
+        """The id of the run of the same dataset stored just before this one, if any."""
+        with self._sessions() as session:
+            return session.scalar(
+                select(ReportRow.id)
+                .where(
+                    ReportRow.dataset_name == report.dataset.name,
+                    or_(
+                        ReportRow.created_at < report.created_at,
+                        (ReportRow.created_at == report.created_at) & (ReportRow.id < report.id),
+                    ),
+                )
+                .order_by(ReportRow.created_at.desc(), ReportRow.id.desc())
+                .limit(1)
+            )
 
     def ping(self) -> None:
         with self._sessions() as session:
@@ -149,6 +182,33 @@ def fallback_report(report: Report, exc: BaseException) -> Report:
         f"its verdict was {report.status}",
         report_url=report.report_url,
     )
+
+
+def write_report(session: Session, report: Report) -> None:
+    """Store a report that `storable_report` has made safe, and its figures for trends
+    (app/reports/run_metrics.py), in the caller's transaction: a report is never stored
+    without them, nor they without it. A report stored again replaces its figures."""
+    session.merge(report_row(report))
+    session.execute(delete(MetricRow).where(MetricRow.report_id == report.id))
+    session.add_all(
+        MetricRow(
+            report_id=report.id,
+            dataset_name=report.dataset.name,
+            created_at=report.created_at,
+            metric=m.metric,
+            subject=m.subject,
+            value=m.value,
+            threshold=m.threshold,
+            outcome=m.outcome,
+        )
+        for m in report_metrics(report)
+    )
+
+
+def delete_reports(session: Session, ids: list[str]) -> None:
+    """Delete reports and their figures (retention), in the caller's transaction."""
+    session.execute(delete(MetricRow).where(MetricRow.report_id.in_(ids)))
+    session.execute(delete(ReportRow).where(ReportRow.id.in_(ids)))
 
 
 def report_row(report: Report) -> ReportRow:

@@ -7,6 +7,7 @@ Pages need read access like the JSON reports (a key as bearer token, or the sess
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import cast, get_args
 
@@ -18,6 +19,7 @@ from app.api.deps import ReadAccess, StoreDep
 from app.checks.deepchecks_engine import plotly_js_path
 from app.core.errors import NotFound
 from app.core.text import StoredText, text_problem
+from app.reports.compare import compare
 from app.reports.model import Status
 from app.reports.pages import (
     HISTORY_PAGE_SIZE,
@@ -31,6 +33,8 @@ from app.reports.pages import (
     render_report,
 )
 from app.reports.store import ReportFilter
+from app.reports.trend_pages import render_compare, render_dataset
+from app.reports.trends import DEFAULT_RUNS, MAX_RUNS
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -137,7 +141,72 @@ def report_page(report_id: StoredText, store: StoreDep) -> HTMLResponse:
         return html(
             render_not_found(f"There is no report with id {report_id[:200]!r}."), status_code=404
         )
-    return html(render_report(report))
+    return html(render_report(report, previous_id=store.previous_run(report)))
+
+
+def _window(
+    limit: str | None, since: str | None, until: str | None
+) -> tuple[int, datetime | None, datetime | None, str | None]:
+    """The dataset page's window as typed, and a message naming the first unusable field."""
+    runs, problem = DEFAULT_RUNS, None
+    moments: dict[str, datetime | None] = {"since": None, "until": None}
+    if limit:
+        if limit.isdigit() and 1 <= int(limit) <= MAX_RUNS:
+            runs = int(limit)
+        else:
+            problem = f"limit {limit[:20]!r} is not a number of runs between 1 and {MAX_RUNS:,}"
+    for key, value in (("since", since), ("until", until)):
+        if value and value.strip():
+            try:
+                moments[key] = datetime.fromisoformat(value.strip())
+            except ValueError:
+                problem = f"{key} {value[:40]!r} is not an ISO 8601 time (2026-01-31T00:00:00Z)"
+    return runs, moments["since"], moments["until"], problem
+
+
+# `:path`: dataset names may hold `/`; links encode it as %2F, which routing decodes.
+@router.get(
+    "/datasets/{name:path}",
+    response_class=HTMLResponse,
+    name="dataset_page",
+    dependencies=[ReadAccess],
+)
+def dataset_page(
+    name: str,
+    store: StoreDep,
+    limit: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> HTMLResponse:
+    """A dataset's figures over its runs: the verdict strip and a small chart per figure."""
+    if unusable := text_problem(name):
+        return html(render_problem(f"dataset name {unusable}", title="Bad dataset name"), 422)
+    runs, start, end, problem = _window(limit, since, until)
+    if problem:
+        return html(render_problem(problem, title="Bad window"), status_code=422)
+    try:
+        trends = store.trends(name, limit=runs, since=start, until=end)
+    except NotFound:
+        return html(
+            render_not_found(f"There is no stored report of dataset {name[:200]!r}."),
+            status_code=404,
+        )
+    return html(render_dataset(trends))
+
+
+@router.get(
+    "/reports/{before}/compare/{after}",
+    response_class=HTMLResponse,
+    name="compare_page",
+    dependencies=[ReadAccess],
+)
+def compare_page(before: StoredText, after: StoredText, store: StoreDep) -> HTMLResponse:
+    """Two runs side by side: checks that started or stopped failing, what moved most."""
+    try:
+        first, second = store.get(before), store.get(after)
+    except NotFound as exc:
+        return html(render_not_found(f"{exc}."), status_code=404)
+    return html(render_compare(compare(first, second)))
 
 
 # Public, as the OpenAPI schema it shows: it holds no data.
