@@ -30,7 +30,15 @@ from app.ingest.references import (
     read_sample,
     resolve_reference,
 )
-from app.reports.model import CheckResult, DatasetInfo, Report, SuiteInfo, summarise
+from app.reports.model import (
+    CheckResult,
+    DatasetInfo,
+    DatasetProfile,
+    Report,
+    SuiteInfo,
+    summarise,
+)
+from app.reports.profiles import profile_frames, with_exact_counts
 
 DEEPCHECKS_HTML = "deepchecks.html"
 PLOTLY_SRC = "/static/plotly.min.js"
@@ -121,6 +129,7 @@ def run_validation(job: ValidationJob) -> Report:
     used_roles: dict[str, Any] = {}
     artifacts: dict[str, str] = {}
     columns = {c.name for c in dataset.columns}
+    reference_frame: pd.DataFrame | None = None
     if (
         job.reference is not None
         or job.roles
@@ -130,7 +139,6 @@ def run_validation(job: ValidationJob) -> Report:
     ):
         if frame is None:
             frame, dataset = _sql_sample(job.data, dataset, settings)
-        reference_frame = None
         if job.reference is not None:
             if job.reference.is_sql:
                 reference_frame, reference = _sql_sample(job.reference, None, settings)
@@ -186,6 +194,9 @@ def run_validation(job: ValidationJob) -> Report:
     else:
         check_columns(settings.per_check, columns)
     checks = apply_check_config(checks, settings.per_check, CHECK_THRESHOLDS)
+    if frame is None:
+        frame, _ = _sql_sample(job.data, dataset, settings)
+    profiles = _profiles(job, frame, reference_frame, dataset, reference)
     status, summary = summarise(checks)
     return Report(
         id=job.id,
@@ -199,7 +210,29 @@ def run_validation(job: ValidationJob) -> Report:
         summary=summary,
         checks=checks,
         artifacts=artifacts,
+        profiles=profiles,
     )
+
+
+def _profiles(
+    job: ValidationJob,
+    frame: pd.DataFrame,
+    reference_frame: pd.DataFrame | None,
+    dataset: DatasetInfo,
+    reference: DatasetInfo | None,
+) -> dict[str, DatasetProfile]:
+    """Column profiles of both sides, on shared histogram edges. A side read from SQL is
+    profiled on the bounded sample the run took, with the database's exact row and null counts
+    (app/checks/sql_engine.py describe_sql_batch) put back in."""
+    data_profile, reference_profile = profile_frames(frame, reference_frame)
+    if job.data.is_sql:
+        data_profile = with_exact_counts(data_profile, dataset)
+    profiles = {"data": data_profile}
+    if reference_profile is not None:
+        if job.reference is not None and job.reference.is_sql:
+            reference_profile = with_exact_counts(reference_profile, reference)
+        profiles["reference"] = reference_profile
+    return profiles
 
 
 _CHECKED_SUITES: set[str] = set()

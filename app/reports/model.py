@@ -106,6 +106,9 @@ class ColumnProfile(BaseModel):
     kind: Literal["number", "datetime", "string", "boolean", "other"]
     count: int = Field(description="Rows, nulls included")
     nulls: int = 0
+    infinite: int = Field(
+        default=0, description="+inf / -inf values: counted, left out of mean, std and quantiles"
+    )
     distinct: int | None = None
     distinct_exact: bool = True
     min: float | str | None = None
