@@ -524,9 +524,17 @@ def render_report(report: Report, *, now: datetime | None = None, standalone: bo
         if nulls
         else None,
         columns_without_nulls=sum(1 for c in report.dataset.columns if c.null_count == 0),
+        profiles=_profiles_view(report),
         format_number=format_number,
         format_value=format_value,
     )
+
+
+def _profiles_view(report: Report) -> Any:
+    # Imported here: the profile section formats its numbers with this module's helpers.
+    from app.reports.profile_view import profiles_view
+
+    return profiles_view(report)
 
 
 # --- the history ------------------------------------------------------------------------------
