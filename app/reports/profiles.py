@@ -80,12 +80,13 @@ def profile_frames(
 ) -> tuple[DatasetProfile, DatasetProfile | None]:
     """Both sides in one go: each column is reduced once per side, then binned on shared edges."""
     data_numbers = _reduce_numbers(data)
-    reference_numbers = _reduce_numbers(reference) if reference is not None else {}
+    reference_numbers = _reduce_numbers(reference)
     shared = dict(edges or {})
-    for name in set(data_numbers) | set(reference_numbers):
+    firsts = (_first_by_name(data_numbers), _first_by_name(reference_numbers))
+    for name in set(firsts[0]) | set(firsts[1]):
         if name in shared:
             continue
-        sides = [s[name] for s in (data_numbers, reference_numbers) if name in s]
+        sides = [side[name] for side in firsts if name in side]
         # A column that is a number on one side and a date on the other gets no shared edges.
         if len({s.kind for s in sides}) == 1:
             found = bin_edges([s.sorted_values for s in sides])
@@ -165,16 +166,23 @@ def quantiles(sorted_values: NDArray[Any]) -> dict[str, float]:
 # --- per column ---------------------------------------------------------------------------------
 
 
-def _reduce_numbers(frame: pd.DataFrame | None) -> dict[str, _Numbers]:
+def _reduce_numbers(frame: pd.DataFrame | None) -> list[tuple[str, _Numbers | None]]:
+    """Each column by position (names may repeat): its numbers, or None for other kinds."""
     if frame is None:
-        return {}
-    reduced = {}
-    for position, name in enumerate(frame.columns):
-        column = frame.iloc[:, position]
-        numbers = _as_numbers(column)
+        return []
+    return [
+        (str(name), _as_numbers(frame.iloc[:, position]))
+        for position, name in enumerate(frame.columns)
+    ]
+
+
+def _first_by_name(reduced: list[tuple[str, _Numbers | None]]) -> dict[str, _Numbers]:
+    # Shared edges come from the first column of a name; a repeated name bins on its own edges.
+    first: dict[str, _Numbers] = {}
+    for name, numbers in reduced:
         if numbers is not None:
-            reduced[str(name)] = numbers
-    return reduced
+            first.setdefault(name, numbers)
+    return first
 
 
 def _as_numbers(column: pd.Series[Any]) -> _Numbers | None:
@@ -240,16 +248,21 @@ def _datetime_numbers(column: pd.Series[Any]) -> _Numbers:
 
 
 def _profile(
-    frame: pd.DataFrame, numbers: dict[str, _Numbers], edges: dict[str, NDArray[Any]]
+    frame: pd.DataFrame,
+    reduced: list[tuple[str, _Numbers | None]],
+    edges: dict[str, NDArray[Any]],
 ) -> DatasetProfile:
     columns = []
-    for position, raw_name in enumerate(frame.columns):
-        name = str(raw_name)
-        column = frame.iloc[:, position]
-        if name in numbers:
-            columns.append(_number_profile(name, len(column), numbers[name], edges.get(name)))
-        else:
-            columns.append(_value_profile(name, column))
+    seen: set[str] = set()
+    for position, (name, numbers) in enumerate(reduced):
+        if numbers is None:
+            columns.append(_value_profile(name, frame.iloc[:, position]))
+            continue
+        own = edges.get(name) if name not in seen else None
+        if own is None:
+            own = bin_edges([numbers.sorted_values])
+        columns.append(_number_profile(name, len(frame), numbers, own))
+        seen.add(name)
     return DatasetProfile(rows=len(frame), columns=columns)
 
 
