@@ -20,6 +20,7 @@ from app.checks.deepchecks_engine import (
 from app.checks.exact_sql import SqlBatch, SqlExactChecks
 from app.checks.expectations import LoadedSuite, check_expectations, run_suite
 from app.checks.sql_engine import validate_sql_batch
+from app.checks.sql_profile import profile_in_database
 from app.core.config import get_settings
 from app.ingest.formats import DataFormat, DecodeLimits, describe_columns, read_dataframe
 from app.ingest.references import (
@@ -38,7 +39,7 @@ from app.reports.model import (
     SuiteInfo,
     summarise,
 )
-from app.reports.profiles import profile_frames, with_exact_counts
+from app.reports.profiles import profile_frames
 
 DEEPCHECKS_HTML = "deepchecks.html"
 PLOTLY_SRC = "/static/plotly.min.js"
@@ -222,15 +223,19 @@ def _profiles(
     reference: DatasetInfo | None,
 ) -> dict[str, DatasetProfile]:
     """Column profiles of both sides, on shared histogram edges. A side read from SQL is
-    profiled on the bounded sample the run took, with the database's exact row and null counts
-    (app/checks/sql_engine.py describe_sql_batch) put back in."""
+    profiled on the bounded sample the run took, its counts, distinct values and numeric ranges
+    then taken from the database (app/checks/sql_profile.py)."""
     data_profile, reference_profile = profile_frames(frame, reference_frame)
-    if job.data.is_sql:
-        data_profile = with_exact_counts(data_profile, dataset)
+    settings = get_settings()
+    if job.data.location is not None and job.data.is_sql:
+        data_profile = profile_in_database(job.data.location, settings, data_profile, dataset)
     profiles = {"data": data_profile}
     if reference_profile is not None:
-        if job.reference is not None and job.reference.is_sql:
-            reference_profile = with_exact_counts(reference_profile, reference)
+        side = job.reference
+        if side is not None and side.location is not None and side.is_sql:
+            reference_profile = profile_in_database(
+                side.location, settings, reference_profile, None, field="reference"
+            )
         profiles["reference"] = reference_profile
     return profiles
 
