@@ -159,7 +159,7 @@ def _distinct(column: ColumnProfile) -> str:
     if column.distinct is None:
         return MISSING
     shown = format_number(column.distinct)
-    return shown if column.distinct_exact else f"\u2265{shown} (in the sample)"
+    return shown if column.distinct_exact else f"~{shown} (estimate)"
 
 
 def _bound(value: float | str | None) -> str:
@@ -204,7 +204,8 @@ def _top_rows(data: ColumnProfile | None, reference: ColumnProfile | None) -> li
         if column is None or value not in counts:
             return MISSING
         share = counts[value] / column.count if column.count else 0.0
-        return f"{format_number(counts[value])} ({format_percent(share)})"
+        shown = f"{format_number(counts[value])} ({format_percent(share)})"
+        return shown if column.top_exact else f"~{shown}"
 
     return [TopRow(v, shown(data_top, data, v), shown(reference_top, reference, v)) for v in values]
 

@@ -32,6 +32,13 @@ QUANTILES: tuple[tuple[str, float], ...] = (
 )
 HISTOGRAM_BINS = 20
 TOP_VALUES = 10
+# Distinct values of strings and other values are counted exactly (one hash table of every value)
+# when a sample suggests at most this many; beyond, the hash table of every value is what would
+# cost most (bench/profiles.py), so the count is estimated from the sample (`chao1_distinct`).
+DISTINCT_EXACT_LIMIT = 100_000
+# Rows drawn (with a fixed seed) to size a value column up before counting it.
+ESTIMATE_SAMPLE_ROWS = 100_000
+_SAMPLE_SEED = 16
 # A top value is a label on a page, not a document.
 MAX_TOP_VALUE_CHARS = 200
 
@@ -166,26 +173,41 @@ def quantiles(sorted_values: NDArray[Any]) -> dict[str, float]:
 # --- per column ---------------------------------------------------------------------------------
 
 
-def _reduce_numbers(frame: pd.DataFrame | None) -> list[tuple[str, _Numbers | None]]:
-    """Each column by position (names may repeat): its numbers, or None for other kinds."""
+@dataclass(frozen=True)
+class _Reduced:
+    """One column by position (names may repeat): its numbers, or None for other kinds, and
+    for an object column what pandas infers its values to be (inferred once: it is a pass)."""
+
+    name: str
+    numbers: _Numbers | None
+    inferred: str | None
+
+
+def _reduce_numbers(frame: pd.DataFrame | None) -> list[_Reduced]:
     if frame is None:
         return []
-    return [
-        (str(name), _as_numbers(frame.iloc[:, position]))
-        for position, name in enumerate(frame.columns)
-    ]
+    reduced = []
+    for position, name in enumerate(frame.columns):
+        column = frame.iloc[:, position]
+        inferred = (
+            pd.api.types.infer_dtype(column, skipna=True)
+            if pd.api.types.is_object_dtype(column.dtype)
+            else None
+        )
+        reduced.append(_Reduced(str(name), _as_numbers(column, inferred), inferred))
+    return reduced
 
 
-def _first_by_name(reduced: list[tuple[str, _Numbers | None]]) -> dict[str, _Numbers]:
+def _first_by_name(reduced: list[_Reduced]) -> dict[str, _Numbers]:
     # Shared edges come from the first column of a name; a repeated name bins on its own edges.
     first: dict[str, _Numbers] = {}
-    for name, numbers in reduced:
-        if numbers is not None:
-            first.setdefault(name, numbers)
+    for column in reduced:
+        if column.numbers is not None:
+            first.setdefault(column.name, column.numbers)
     return first
 
 
-def _as_numbers(column: pd.Series[Any]) -> _Numbers | None:
+def _as_numbers(column: pd.Series[Any], inferred: str | None) -> _Numbers | None:
     dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return None
@@ -196,8 +218,7 @@ def _as_numbers(column: pd.Series[Any]) -> _Numbers | None:
             return None
         values = column.to_numpy(dtype="float64", na_value=np.nan)
         return _float_numbers(values, "number")
-    if pd.api.types.is_object_dtype(dtype):
-        inferred = pd.api.types.infer_dtype(column, skipna=True)
+    if inferred is not None:
         if inferred in {"integer", "floating", "mixed-integer-float", "decimal"}:
             values = pd.to_numeric(column, errors="coerce").to_numpy(
                 dtype="float64", na_value=np.nan
@@ -248,15 +269,14 @@ def _datetime_numbers(column: pd.Series[Any]) -> _Numbers:
 
 
 def _profile(
-    frame: pd.DataFrame,
-    reduced: list[tuple[str, _Numbers | None]],
-    edges: dict[str, NDArray[Any]],
+    frame: pd.DataFrame, reduced: list[_Reduced], edges: dict[str, NDArray[Any]]
 ) -> DatasetProfile:
     columns = []
     seen: set[str] = set()
-    for position, (name, numbers) in enumerate(reduced):
+    for position, column in enumerate(reduced):
+        name, numbers = column.name, column.numbers
         if numbers is None:
-            columns.append(_value_profile(name, frame.iloc[:, position]))
+            columns.append(_value_profile(name, frame.iloc[:, position], column.inferred))
             continue
         own = edges.get(name) if name not in seen else None
         if own is None:
@@ -301,7 +321,7 @@ def _iso(ns: int, utc: bool) -> str:
     return pd.Timestamp(ns, unit="ns", tz="UTC" if utc else None).isoformat()
 
 
-def _value_profile(name: str, column: pd.Series[Any]) -> ColumnProfile:
+def _value_profile(name: str, column: pd.Series[Any], inferred: str | None) -> ColumnProfile:
     """Strings, categories, booleans and anything else: distinct values and the most frequent."""
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
@@ -313,8 +333,13 @@ def _value_profile(name: str, column: pd.Series[Any]) -> ColumnProfile:
         codes, uniques = pd.factorize(values)
         kind = "boolean"
     else:
-        kind = _value_kind(column)
-        codes, uniques = _factorize(column.to_numpy(dtype=object))
+        kind = _value_kind(dtype, inferred)
+        values = column.to_numpy(dtype=object)
+        if len(values) > 2 * ESTIMATE_SAMPLE_ROWS:
+            estimated = _estimated_profile(name, kind, values)
+            if estimated is not None:
+                return estimated
+        codes, uniques = _factorize(values)
     present = codes >= 0
     nulls = int(len(codes) - np.count_nonzero(present))
     counts = np.bincount(codes[present] if nulls else codes, minlength=len(uniques))
@@ -328,18 +353,71 @@ def _value_profile(name: str, column: pd.Series[Any]) -> ColumnProfile:
     )
 
 
-def _value_kind(column: pd.Series[Any]) -> str:
-    if not pd.api.types.is_object_dtype(column.dtype):
-        return "string" if pd.api.types.is_string_dtype(column.dtype) else "other"
-    inferred = pd.api.types.infer_dtype(column, skipna=True)
+def _value_kind(dtype: Any, inferred: str | None) -> str:
+    if inferred is None:
+        return "string" if pd.api.types.is_string_dtype(dtype) else "other"
     return {"string": "string", "empty": "string", "boolean": "boolean"}.get(inferred, "other")
 
 
+def chao1_distinct(sample_counts: NDArray[Any], population: int) -> int:
+    """Distinct values of a column estimated from the counts of each value in a uniform sample
+    of its rows drawn without replacement: Chao1 for sampling without replacement (Chao & Lin,
+    2012), d + f1^2 / (2 f2 n / (n - 1) + f1 q / (1 - q)), where d values were seen, f1 once and
+    f2 twice, in n sampled rows, a share q of the column's `population` of values; at most the
+    population. It reads unseen values off the rare ones: a sample of all-different values
+    gives about the population (an identifier), one where every value recurs gives d."""
+    seen = int(np.count_nonzero(sample_counts))
+    sampled = int(sample_counts.sum())
+    if sampled == 0 or population <= 0:
+        return 0
+    once = int(np.count_nonzero(sample_counts == 1))
+    twice = int(np.count_nonzero(sample_counts == 2))
+    share = min(sampled / population, 1.0)
+    if share >= 1.0:
+        return seen  # the sample is the whole column
+    denominator = 2 * twice * sampled / max(sampled - 1, 1) + once * share / (1 - share)
+    unseen = once * once / denominator if denominator > 0 else 0.0
+    return int(min(round(seen + unseen), population))
+
+
+def _estimated_profile(name: str, kind: str, values: NDArray[Any]) -> ColumnProfile | None:
+    """The profile of a column with more distinct values than DISTINCT_EXACT_LIMIT, from a
+    seeded sample of its rows (distinct estimated, top counts scaled; both marked so), with
+    exact row and null counts; None when the sample says the column is within the limit."""
+    rows = len(values)
+    picks = np.random.default_rng(_SAMPLE_SEED).integers(0, rows, ESTIMATE_SAMPLE_ROWS)
+    codes, uniques = _factorize(values[np.unique(picks)])
+    present = codes >= 0
+    counts = np.bincount(codes[present], minlength=len(uniques))
+    sampled = max(int(np.count_nonzero(present)), 1)
+    # Sized up with the sample's share of nulls first: the exact null count is a pass of its own.
+    if chao1_distinct(counts, round(rows * sampled / len(codes))) <= DISTINCT_EXACT_LIMIT:
+        return None
+    nulls = int(pd.isna(values).sum())
+    population = rows - nulls
+    distinct = chao1_distinct(counts, population)
+    scale = population / sampled
+    # Only values seen more than once in the sample: a single sighting says nothing of a count.
+    top = [
+        ValueCount(value=_label(uniques[i]), count=round(int(counts[i]) * scale))
+        for i in _top_indices(counts)
+        if counts[i] > 1
+    ]
+    return ColumnProfile(
+        name=name,
+        kind=kind,
+        count=rows,
+        nulls=nulls,
+        distinct=distinct,
+        distinct_exact=False,
+        top=top,
+        top_exact=False,
+    )
+
+
 def _factorize(values: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
-    """One hash table pass: a code per row (-1 for null) and the distinct values. Measured at
-    1M rows it costs no more than hashing the values for an estimate would (bench/profiles.py),
-    so distinct values are always counted exactly here. Values of mixed types hash by value;
-    unhashable ones (lists, dicts from JSON) by their text."""
+    """One hash table pass: a code per row (-1 for null) and the distinct values. Values of
+    mixed types hash by value; unhashable ones (lists, dicts from JSON) by their text."""
     try:
         codes, uniques = pd.factorize(values)
     except TypeError:

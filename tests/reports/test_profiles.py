@@ -18,6 +18,7 @@ from app.reports.profiles import (
     HISTOGRAM_BINS,
     QUANTILES,
     TOP_VALUES,
+    chao1_distinct,
     profile_frame,
     profile_pair,
     with_exact_counts,
@@ -235,3 +236,61 @@ def test_a_sample_profile_takes_the_batch_exact_counts() -> None:
     assert (x.count, x.nulls, x.distinct_exact) == (1000, 250, False)
     assert (s.count, s.nulls) == (3, 1)  # a column the batch did not count keeps the sample's
     assert math.isclose(x.mean or 0, 2.0)
+
+
+def test_an_identifier_column_beyond_the_limit_is_estimated_at_its_row_count() -> None:
+    rows = 300_000
+    frame = pd.DataFrame({"id": [f"id-{i}" for i in range(rows)]})
+    got = column(profile_frame(frame), "id")
+    assert (got.count, got.nulls) == (rows, 0)
+    assert got.distinct == rows and not got.distinct_exact
+    assert got.top == []
+
+
+def test_chao1_estimate_is_close_where_the_truth_is_known() -> None:
+    rng = np.random.default_rng(3)
+    # 250,000 values, each twice, shuffled: true distinct 250,000, beyond the exact limit.
+    values = np.repeat(np.array([f"v{i}" for i in range(250_000)], dtype=object), 2)
+    values = values[rng.permutation(len(values))]
+    values[:1000] = None
+    got = column(profile_frame(pd.DataFrame({"v": values})), "v")
+    assert got.nulls == 1000 and not got.distinct_exact
+    assert got.distinct == pytest.approx(250_000, rel=0.05)
+
+
+def test_heavy_hitters_of_an_estimated_column_are_found_with_scaled_counts() -> None:
+    rng = np.random.default_rng(4)
+    rows = 400_000
+    values = np.array([f"user-{i}" for i in range(rows)], dtype=object)
+    unknown = rng.random(rows) < 0.2
+    values[unknown] = "unknown"
+    got = column(profile_frame(pd.DataFrame({"email": values})), "email")
+    assert not got.distinct_exact and not got.top_exact
+    assert got.top[0].value == "unknown"
+    assert got.top[0].count == pytest.approx(int(unknown.sum()), rel=0.05)
+    assert got.distinct == pytest.approx(rows - int(unknown.sum()) + 1, rel=0.05)
+
+
+def test_many_rows_of_few_values_are_still_counted_exactly() -> None:
+    rng = np.random.default_rng(5)
+    values = rng.choice([f"city-{i}" for i in range(3000)], 500_000)
+    got = column(profile_frame(pd.DataFrame({"city": values})), "city")
+    counts = pd.Series(values).value_counts()
+    assert got.distinct == len(counts) and got.distinct_exact and got.top_exact
+    assert [v.count for v in got.top] == counts.iloc[:TOP_VALUES].tolist()
+
+
+def test_chao1_is_a_lower_bound_on_heavy_tailed_values() -> None:
+    """On Zipf-distributed values (many values seen once in the whole column) the estimate
+    falls short of the truth: it is stated as an estimate, never above the truth here."""
+    rng = np.random.default_rng(6)
+    population = rng.zipf(1.2, 1_000_000)
+    truth = len(np.unique(population))
+    sample = population[np.unique(rng.integers(0, len(population), 100_000))]
+    _, counts = np.unique(sample, return_counts=True)
+    estimate = chao1_distinct(counts, len(population))
+    assert len(counts) < estimate <= truth
+    assert estimate >= 0.4 * truth
+    # A sample that is the whole column is counted, not estimated.
+    _, all_counts = np.unique(population[:1000], return_counts=True)
+    assert chao1_distinct(all_counts, 1000) == len(all_counts)
