@@ -9,12 +9,15 @@ integer; two low-cardinality strings; a unique string id; a boolean; a datetime)
   suite       the file against a 12-expectation suite, no reference;
   reference   the same with a reference file of the same size (deepchecks' default checks).
 `profile_frames` is wrapped while the report runs, so the profile's time is measured inside the
-report it belongs to. Prints Markdown for bench/RESULTS.md.
+report it belongs to. Then `service`: the data file uploaded to a real `datagate serve` (one
+worker) with the same suite, timed from request to report as a client sees it, against the
+profile of the same frame timed in this process. Prints Markdown for bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -22,13 +25,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 
 from app.checks import runner
 from app.checks.expectations import LoadedSuite
 from app.checks.runner import DataInput, ValidationJob, run_validation, warm_up
-from app.ingest.formats import DataFormat
+from app.ingest.formats import DataFormat, read_dataframe
+from app.reports.profiles import profile_frames
+from bench.common import running_server
 
 
 def mixed_frame(rows: int, seed: int) -> pd.DataFrame:
@@ -129,6 +135,42 @@ def run(folder: Path, rows: int, with_reference: bool) -> tuple[float, float]:
     return total, sum(spent)
 
 
+def through_service(folder: Path, rows: int, repeat: int) -> tuple[float, float]:
+    """Median request time of an upload through the service, and median in-process profile
+    time of the same frame."""
+    workdir = folder / "service"
+    (workdir / "expectations").mkdir(parents=True, exist_ok=True)
+    (workdir / "expectations" / "bench_profiles.json").write_text(json.dumps(suite().definition))
+    data_path = folder / "data.parquet"
+    warm = folder / "warm.parquet"
+    pd.read_parquet(data_path).head(100).to_parquet(warm, index=False)
+    totals = []
+    with running_server(workdir, DATAGATE_WORKERS="1") as (
+        url,
+        _,
+    ):
+        for path in [warm] + [data_path] * repeat:
+            started = time.perf_counter()
+            response = httpx.post(
+                f"{url}/v1/validations",
+                files={"data": (path.name, path.read_bytes())},
+                data={"suite": "bench_profiles"},
+                timeout=3600,
+            )
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, response.text[:500]
+            assert "data" in response.json()["profiles"]
+            if path == data_path:
+                totals.append(elapsed)
+    frame = read_dataframe(data_path, DataFormat.PARQUET, max_rows=rows * 2, name="data")
+    profiles = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        profile_frames(frame, None)
+        profiles.append(time.perf_counter() - started)
+    return statistics.median(totals), statistics.median(profiles)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -155,6 +197,12 @@ def main() -> None:
                 f"| {name} | {sizes} | {total:.2f} | {profile:.2f} | {profile / total:.1%} |"
             )
             print(lines[-1], flush=True)
+        total, profile = through_service(folder, args.rows, args.repeat)
+        lines.append(
+            f"| service (upload) | {args.rows:,} | {total:.2f} | {profile:.2f} "
+            f"| {profile / total:.1%} |"
+        )
+        print(lines[-1], flush=True)
     print("\n".join(lines))
 
 

@@ -231,25 +231,44 @@ def _as_numbers(column: pd.Series[Any], inferred: str | None) -> _Numbers | None
 
 
 def _float_numbers(values: NDArray[Any], kind: str) -> _Numbers:
-    nan = np.isnan(values)
-    nulls = int(nan.sum())
     finite_mask = np.isfinite(values)
-    infinite = len(values) - nulls - int(finite_mask.sum())
+    finite_count = int(np.count_nonzero(finite_mask))
+    nulls = int(np.count_nonzero(np.isnan(values))) if finite_count < len(values) else 0
+    infinite = len(values) - nulls - finite_count
     infinities = 0
     if infinite:
         infinities = int(np.any(values == np.inf)) + int(np.any(values == -np.inf))
-    finite = values[finite_mask] if nulls or infinite else values
-    finite = np.sort(finite)
-    mean = std = None
-    if len(finite):
-        mean = float(finite.mean())
-        # Sample standard deviation, as pandas' Series.std; one value has none.
-        std = float(finite.std(ddof=1)) if len(finite) > 1 else None
-        if mean is not None and not math.isfinite(mean):
-            mean = None  # the sum of very large finite values overflowed
-        if std is not None and not math.isfinite(std):
-            std = None
+    if finite_count < len(values):
+        finite = values[finite_mask]
+        finite.sort()  # a copy of our own: sorted in place
+    else:
+        finite = np.sort(values)
+    mean, std = _moments(finite)
     return _Numbers(kind, finite, nulls, infinite, mean, std, infinities)
+
+
+def _moments(values: NDArray[Any]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (as pandas' Series.std; none for one value) of sorted
+    finite values, in two vectorised passes: the squares are taken about the median, so that
+    values far from zero (epoch seconds) keep their precision."""
+    n = len(values)
+    if n == 0:
+        return None, None
+    total = float(values.sum())
+    mean = total / n
+    if not math.isfinite(mean):
+        return None, None  # the sum of very large finite values overflowed
+    if n == 1:
+        return mean, None
+    centred = values - values[n // 2]
+    offset = float(centred.sum())
+    variance = (float(np.dot(centred, centred)) - offset * offset / n) / (n - 1)
+    std = math.sqrt(max(variance, 0.0))
+    return mean, std if math.isfinite(std) else None
+
+
+def _distinct_sorted(values: NDArray[Any]) -> int:
+    return int(np.count_nonzero(values[1:] != values[:-1])) + 1 if len(values) else 0
 
 
 def _datetime_numbers(column: pd.Series[Any]) -> _Numbers:
@@ -260,10 +279,7 @@ def _datetime_numbers(column: pd.Series[Any]) -> _Numbers:
     ns = column.to_numpy(dtype="datetime64[ns]").view("int64")
     valid = np.sort(ns[~nat]) if nat.any() else np.sort(ns)
     seconds = valid.astype("float64") / _NS_PER_S
-    mean = std = None
-    if len(valid):
-        mean = float(seconds.mean())
-        std = float(seconds.std(ddof=1)) if len(valid) > 1 else None
+    mean, std = _moments(seconds)
     # The seconds lose sub-microsecond detail; the ISO min/max come from the exact nanoseconds.
     return _Numbers("datetime", seconds, int(nat.sum()), 0, mean, std, nanoseconds=valid, utc=utc)
 
@@ -290,14 +306,13 @@ def _number_profile(
     name: str, count: int, numbers: _Numbers, edges: NDArray[Any] | None
 ) -> ColumnProfile:
     values = numbers.sorted_values
-    distinct = int(np.count_nonzero(np.diff(values))) + 1 if len(values) else 0
+    ns = numbers.nanoseconds
+    distinct = _distinct_sorted(ns if ns is not None else values)
     low: float | str | None = None
     high: float | str | None = None
     if len(values):
-        if numbers.nanoseconds is not None:
-            ns = numbers.nanoseconds
+        if ns is not None:
             low, high = _iso(int(ns[0]), numbers.utc), _iso(int(ns[-1]), numbers.utc)
-            distinct = int(np.count_nonzero(np.diff(ns))) + 1
         else:
             low, high = float(values[0]), float(values[-1])
     return ColumnProfile(
