@@ -148,10 +148,10 @@ def histogram(sorted_values: NDArray[Any], edges: NDArray[Any]) -> list[Histogra
         return []
     positions = np.searchsorted(sorted_values, edges, side="left")
     positions[-1] = np.searchsorted(sorted_values, edges[-1], side="right")
-    counts = np.diff(positions)
+    counts = np.diff(positions).tolist()
+    bounds = np.asarray(edges, dtype="float64").tolist()
     return [
-        HistogramBin(low=float(edges[i]), high=float(edges[i + 1]), count=int(counts[i]))
-        for i in range(len(counts))
+        HistogramBin(low=bounds[i], high=bounds[i + 1], count=counts[i]) for i in range(len(counts))
     ]
 
 
