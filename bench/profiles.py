@@ -2,6 +2,7 @@
 
 Usage (by hand, on a quiet machine; about 2 minutes per scenario on 2 cores):
   uv run python -m bench.profiles [--rows 1000000] [--repeat 2]
+  uv run python -m bench.profiles --sql [--rows 1000000] [--repeat 2]   (PostgreSQL on :5432)
 
 Two runs of the worker's own `run_validation` (the same code a job runs), in this process, on a
 Parquet file of `--rows` rows and 10 mixed columns (4 floats, one with 5% nulls and a few inf; an
@@ -11,13 +12,18 @@ integer; two low-cardinality strings; a unique string id; a boolean; a datetime)
 `profile_frames` is wrapped while the report runs, so the profile's time is measured inside the
 report it belongs to. Then `service`: the data file uploaded to a real `datagate serve` (one
 worker) with the same suite, timed from request to report as a client sees it, against the
-profile of the same frame timed in this process. Prints Markdown for bench/RESULTS.md.
+profile of the same frame timed in this process. `--sql` instead: bench.bench_sql's 20-column
+table of `--rows` rows generated in PostgreSQL, validated in the database by the worker's
+`run_validation` against bench.common's suite, timing the profile's part (the bounded sample it
+reads when deepchecks does not run, the profile of it, and the aggregate query). Prints Markdown
+for bench/RESULTS.md, with the load average (the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -95,17 +101,10 @@ def suite() -> LoadedSuite:
     )
 
 
-def timed_profiles(spent: list[float]) -> Callable[..., Any]:
-    original = runner.profile_frames
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - started)
-
-    return wrapper
+HEADER = (
+    "| scenario | rows | report (s) | profile (s) | profile share |",
+    "| --- | ---: | ---: | ---: | ---: |",
+)
 
 
 def run(folder: Path, rows: int, with_reference: bool) -> tuple[float, float]:
@@ -124,7 +123,7 @@ def run(folder: Path, rows: int, with_reference: bool) -> tuple[float, float]:
     )
     spent: list[float] = []
     original = runner.profile_frames
-    runner.profile_frames = timed_profiles(spent)  # type: ignore[assignment]
+    runner.profile_frames = timed(original, spent)  # type: ignore[assignment]
     try:
         started = time.perf_counter()
         report = run_validation(job)
@@ -171,16 +170,83 @@ def through_service(folder: Path, rows: int, repeat: int) -> tuple[float, float]
     return statistics.median(totals), statistics.median(profiles)
 
 
+def sql_scenario(rows: int, repeat: int) -> str:
+    from app.core.config import get_settings
+    from app.ingest.references import BatchReference, SqlFormat
+    from bench.bench_sql import bench_database, load
+    from bench.common import suite_for, synthetic_frame
+
+    definition = suite_for(synthetic_frame(10))
+    loaded = LoadedSuite(
+        name="bench",
+        definition={**definition, "meta": definition.get("meta", {})},
+        sha256="3" * 64,
+        origin="inline",
+        expectation_count=len(definition["expectations"]),
+    )
+    totals, profiles = [], []
+    with bench_database() as url:
+        load(url, rows)
+        os.environ["DATAGATE_CONNECTIONS"] = json.dumps({"bench": url})
+        # The bench loads its table as the local superuser; a deployment uses a reader role.
+        os.environ["DATAGATE_SQL_ALLOW_WRITABLE_ROLE"] = "true"
+        get_settings.cache_clear()
+        job = ValidationJob(
+            id="bench-sql",
+            data=DataInput(
+                format=SqlFormat.SQL,
+                name="features",
+                location=BatchReference(connection="bench", table="features"),
+            ),
+            suite=loaded,
+            max_rows=rows * 2,
+        )
+        for _ in range(repeat):
+            spent: list[float] = []
+            originals = (runner._sql_sample, runner._profiles)
+            runner._sql_sample = timed(runner._sql_sample, spent)  # type: ignore[assignment]
+            runner._profiles = timed(runner._profiles, spent)  # type: ignore[assignment]
+            try:
+                started = time.perf_counter()
+                report = run_validation(job)
+                totals.append(time.perf_counter() - started)
+            finally:
+                runner._sql_sample, runner._profiles = originals  # type: ignore[assignment]
+            assert report.profiles["data"].rows == rows, report.profiles["data"].rows
+            profiles.append(sum(spent))
+    total, profile = statistics.median(totals), statistics.median(profiles)
+    sampled = report.profiles["data"].sampled_rows
+    sample = f"sample {sampled:,} rows" if sampled else "whole table read"
+    return (
+        f"| sql (PostgreSQL, 20 columns; {sample}) | {rows:,} | {total:.2f} "
+        f"| {profile:.2f} | {profile / total:.1%} |"
+    )
+
+
+def timed(function: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - started)
+
+    return wrapper
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--sql", action="store_true")
     args = parser.parse_args()
     warm_up()
-    lines = [
-        "| scenario | rows | report (s) | profile (s) | profile share |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
+    if args.sql:
+        print("\n".join(HEADER))
+        print(sql_scenario(args.rows, args.repeat))
+        print(f"<!-- load average {os.getloadavg()[0]:.1f} -->")
+        return
+    lines = list(HEADER)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         mixed_frame(args.rows, 1).to_parquet(folder / "data.parquet", index=False)
@@ -204,6 +270,7 @@ def main() -> None:
         )
         print(lines[-1], flush=True)
     print("\n".join(lines))
+    print(f"<!-- load average {os.getloadavg()[0]:.1f} -->")
 
 
 if __name__ == "__main__":
