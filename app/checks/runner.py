@@ -20,7 +20,7 @@ from app.checks.deepchecks_engine import (
 from app.checks.exact_sql import SqlBatch, SqlExactChecks
 from app.checks.expectations import LoadedSuite, check_expectations, run_suite
 from app.checks.sql_engine import validate_sql_batch
-from app.checks.sql_profile import profile_in_database
+from app.checks.sql_profile import profile_in_database, profile_sample
 from app.core.config import get_settings
 from app.ingest.formats import DataFormat, DecodeLimits, describe_columns, read_dataframe
 from app.ingest.references import (
@@ -196,7 +196,9 @@ def run_validation(job: ValidationJob) -> Report:
         check_columns(settings.per_check, columns)
     checks = apply_check_config(checks, settings.per_check, CHECK_THRESHOLDS)
     if frame is None:
-        frame, _ = _sql_sample(job.data, dataset, settings)
+        # No engine read a sample of the SQL batch: a smaller one, for its profile alone.
+        assert job.data.location is not None
+        frame = profile_sample(job.data.location, get_settings(), settings.random_state)
     profiles = _profiles(job, frame, reference_frame, dataset, reference)
     status, summary = summarise(checks)
     return Report(
@@ -223,18 +225,25 @@ def _profiles(
     reference: DatasetInfo | None,
 ) -> dict[str, DatasetProfile]:
     """Column profiles of both sides, on shared histogram edges. A side read from SQL is
-    profiled on the bounded sample the run took, its counts, distinct values and numeric ranges
-    then taken from the database (app/checks/sql_profile.py)."""
+    profiled on the bounded sample the run took, then made the batch's with one aggregate
+    query in its database (app/checks/sql_profile.py)."""
     data_profile, reference_profile = profile_frames(frame, reference_frame)
     settings = get_settings()
     if job.data.location is not None and job.data.is_sql:
-        data_profile = profile_in_database(job.data.location, settings, data_profile, dataset)
+        data_profile = profile_in_database(
+            job.data.location, settings, data_profile, frame, dataset
+        )
     profiles = {"data": data_profile}
-    if reference_profile is not None:
+    if reference_profile is not None and reference_frame is not None:
         side = job.reference
         if side is not None and side.location is not None and side.is_sql:
             reference_profile = profile_in_database(
-                side.location, settings, reference_profile, None, field="reference"
+                side.location,
+                settings,
+                reference_profile,
+                reference_frame,
+                None,
+                field="reference",
             )
         profiles["reference"] = reference_profile
     return profiles

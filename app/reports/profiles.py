@@ -6,6 +6,7 @@ report's time. Data and reference share histogram edges, so their bars overlay o
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,6 @@ from numpy.typing import NDArray
 
 from app.reports.model import (
     ColumnProfile,
-    DatasetInfo,
     DatasetProfile,
     HistogramBin,
     ValueCount,
@@ -106,25 +106,39 @@ def profile_frames(
     return data_profile, reference_profile
 
 
-def with_exact_counts(sample: DatasetProfile, info: DatasetInfo | None) -> DatasetProfile:
-    """A profile computed on a sample of a batch, marked so (`sampled_rows`; distinct counts are
-    then those of the sample), with the batch's exact row and null counts where `info` counted
-    every row (a SQL batch's COUNT(*) / COUNT(column) query) rather than the sample."""
-    counted_all = info is not None and info.rows > sample.rows
-    known = {c.name: c for c in info.columns} if info is not None and counted_all else {}
+def scaled_to_batch(
+    sample: DatasetProfile, frame: pd.DataFrame, rows: int, nulls: Mapping[str, int]
+) -> DatasetProfile:
+    """The profile of `frame`, a uniform sample of a batch of `rows` rows whose null counts per
+    column (`nulls`) were counted over the whole batch (a database's COUNT), made the batch's:
+    those counts put in, distinct values estimated from the sample (`chao1_distinct`), top value
+    counts scaled to the batch (both marked as such), and `sampled_rows` set. Spread, quantiles
+    and histograms stay the sample's. A sample that is the whole batch is returned as it is."""
+    if sample.rows >= rows:
+        return sample
     columns = []
-    for column in sample.columns:
-        update: dict[str, object] = {"distinct_exact": False}
-        if column.name in known:
-            update |= {"count": info.rows, "nulls": known[column.name].null_count}  # type: ignore[union-attr]
+    for position, column in enumerate(sample.columns):
+        update: dict[str, Any] = {"count": rows}
+        if column.name in nulls:
+            update["nulls"] = nulls[column.name]
+        population = rows - update.get("nulls", column.nulls)
+        counts = _sample_counts(frame.iloc[:, position])
+        update["distinct"] = max(chao1_distinct(counts, population), int(column.distinct or 0))
+        update["distinct_exact"] = False
+        if column.top:
+            scale = population / max(int(counts.sum()), 1)
+            update["top"] = [
+                ValueCount(value=v.value, count=round(v.count * scale)) for v in column.top
+            ]
+            update["top_exact"] = False
         columns.append(column.model_copy(update=update))
-    return sample.model_copy(
-        update={
-            "rows": info.rows if info is not None and counted_all else sample.rows,
-            "sampled_rows": sample.rows,
-            "columns": columns,
-        }
-    )
+    return sample.model_copy(update={"rows": rows, "sampled_rows": sample.rows, "columns": columns})
+
+
+def _sample_counts(column: pd.Series[Any]) -> NDArray[Any]:
+    """How often each distinct non-null value occurs in a (small) sample column."""
+    codes, _ = _factorize(column.to_numpy(dtype=object))
+    return np.bincount(codes[codes >= 0]) if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def bin_edges(sorted_sides: list[NDArray[Any]], bins: int = HISTOGRAM_BINS) -> NDArray[Any] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from palmerpenguins import load_penguins
 from sklearn.datasets import load_wine
 
-from app.reports.model import ColumnInfo, ColumnProfile, DatasetInfo, DatasetProfile
+from app.reports.model import ColumnProfile, DatasetProfile
 from app.reports.profiles import (
     HISTOGRAM_BINS,
     QUANTILES,
@@ -21,7 +20,7 @@ from app.reports.profiles import (
     chao1_distinct,
     profile_frame,
     profile_pair,
-    with_exact_counts,
+    scaled_to_batch,
 )
 
 
@@ -222,20 +221,23 @@ def test_duplicate_and_non_string_column_names_are_profiled_each() -> None:
     assert [c.min for c in profile.columns[:2]] == [1.0, 2.0]
 
 
-def test_a_sample_profile_takes_the_batch_exact_counts() -> None:
-    sample = profile_frame(pd.DataFrame({"x": [1.0, None, 3.0], "s": ["a", "a", None]}))
-    info = DatasetInfo(
-        name="t",
-        format="sql",
-        rows=1000,
-        columns=[ColumnInfo(name="x", dtype="REAL", null_count=250)],
-    )
-    marked = with_exact_counts(sample, info)
-    assert (marked.rows, marked.sampled_rows) == (1000, 3)
-    x, s = column(marked, "x"), column(marked, "s")
-    assert (x.count, x.nulls, x.distinct_exact) == (1000, 250, False)
-    assert (s.count, s.nulls) == (3, 1)  # a column the batch did not count keeps the sample's
-    assert math.isclose(x.mean or 0, 2.0)
+def test_a_sample_profile_is_scaled_to_its_batch() -> None:
+    frame = load_penguins()
+    sample = frame.sample(n=100, random_state=1)
+    rows = len(frame) * 10  # as if the sample came from a batch ten times the penguins
+    scaled = scaled_to_batch(profile_frame(sample), sample, rows, {"body_mass_g": 20})
+    assert (scaled.rows, scaled.sampled_rows) == (rows, 100)
+    mass, species = column(scaled, "body_mass_g"), column(scaled, "species")
+    assert (mass.count, mass.nulls, mass.distinct_exact) == (rows, 20, False)
+    assert mass.distinct >= sample["body_mass_g"].nunique()
+    assert mass.mean == pytest.approx(sample["body_mass_g"].mean())  # the sample's
+    # Three species, each seen often: nothing unseen to estimate; counts scaled to the batch.
+    assert (species.distinct, species.top_exact) == (3, False)
+    shares = sample["species"].value_counts(normalize=True)
+    assert species.top[0].count == pytest.approx(shares.iloc[0] * rows, rel=0.01)
+    # A sample that is the whole batch stays exact.
+    whole = profile_frame(frame)
+    assert scaled_to_batch(whole, frame, len(frame), {}) == whole
 
 
 def test_an_identifier_column_beyond_the_limit_is_estimated_at_its_row_count() -> None:
