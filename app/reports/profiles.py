@@ -143,7 +143,7 @@ def _sample_counts(column: pd.Series[Any]) -> NDArray[Any]:
 
 def bin_edges(sorted_sides: list[NDArray[Any]], bins: int = HISTOGRAM_BINS) -> NDArray[Any] | None:
     """Equal-width edges from the smallest to the largest finite value of all sides; one bin
-    when every value is the same; None when no side has a finite value."""
+    when every value is the same; None when no side has a finite value, or the span overflows."""
     lows = [float(s[0]) for s in sorted_sides if len(s)]
     highs = [float(s[-1]) for s in sorted_sides if len(s)]
     if not lows:
@@ -151,6 +151,9 @@ def bin_edges(sorted_sides: list[NDArray[Any]], bins: int = HISTOGRAM_BINS) -> N
     low, high = min(lows), max(highs)
     if low == high:
         return np.array([low, high])
+    if not math.isfinite(high - low):
+        # Values near the float limits: the span overflows, and equal-width bins with it.
+        return None
     return np.linspace(low, high, bins + 1)
 
 
@@ -180,7 +183,9 @@ def quantiles(sorted_values: NDArray[Any]) -> dict[str, float]:
         below = math.floor(position)
         above = min(below + 1, n - 1)
         low, high = float(sorted_values[below]), float(sorted_values[above])
-        out[name] = low + (high - low) * (position - below)
+        fraction = position - below
+        # Weighted, not low + (high - low) * f: the difference may overflow near the limits.
+        out[name] = low * (1 - fraction) + high * fraction if fraction else low
     return out
 
 
@@ -274,9 +279,10 @@ def _moments(values: NDArray[Any]) -> tuple[float | None, float | None]:
         return None, None  # the sum of very large finite values overflowed
     if n == 1:
         return mean, None
-    centred = values - values[n // 2]
-    offset = float(centred.sum())
-    variance = (float(np.dot(centred, centred)) - offset * offset / n) / (n - 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        centred = values - values[n // 2]
+        offset = float(centred.sum())
+        variance = (float(np.dot(centred, centred)) - offset * offset / n) / (n - 1)
     std = math.sqrt(max(variance, 0.0))
     return mean, std if math.isfinite(std) else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from typing import Any
 
@@ -296,3 +297,18 @@ def test_chao1_is_a_lower_bound_on_heavy_tailed_values() -> None:
     # A sample that is the whole column is counted, not estimated.
     _, all_counts = np.unique(population[:1000], return_counts=True)
     assert chao1_distinct(all_counts, 1000) == len(all_counts)
+
+
+def test_values_near_the_float_limits_round_trip_through_the_stored_json() -> None:
+    frame = pd.DataFrame({"huge": [1e308, -1e308, 1e308, 0.0], "x": [1.0, 2.0, 3.0, 4.0]})
+    profile = profile_frame(frame)
+    huge = column(profile, "huge")
+    assert (huge.min, huge.max, huge.histogram) == (-1e308, 1e308, [])
+    # What the store writes must read back: no bin edge or statistic may become null.
+    assert DatasetProfile.model_validate_json(profile.model_dump_json()) == profile
+
+
+def test_quantiles_between_opposite_extremes_stay_finite() -> None:
+    got = column(profile_frame(pd.DataFrame({"x": [-1.7e308, 1.7e308]})), "x")
+    assert all(math.isfinite(v) for v in got.quantiles.values())
+    assert got.quantiles["p50"] == pytest.approx(0.0, abs=1e300)
