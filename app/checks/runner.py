@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from app.reports.model import (
     summarise,
 )
 from app.reports.profiles import profile_frames
+
+logger = logging.getLogger(__name__)
 
 DEEPCHECKS_HTML = "deepchecks.html"
 PLOTLY_SRC = "/static/plotly.min.js"
@@ -195,11 +198,7 @@ def run_validation(job: ValidationJob) -> Report:
     else:
         check_columns(settings.per_check, columns)
     checks = apply_check_config(checks, settings.per_check, CHECK_THRESHOLDS)
-    if frame is None:
-        # No engine read a sample of the SQL batch: a smaller one, for its profile alone.
-        assert job.data.location is not None
-        frame = profile_sample(job.data.location, get_settings(), settings.random_state)
-    profiles = _profiles(job, frame, reference_frame, dataset, reference)
+    profiles = _profiles(job, frame, reference_frame, dataset, reference, settings.random_state)
     status, summary = summarise(checks)
     return Report(
         id=job.id,
@@ -219,16 +218,37 @@ def run_validation(job: ValidationJob) -> Report:
 
 def _profiles(
     job: ValidationJob,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | None,
     reference_frame: pd.DataFrame | None,
     dataset: DatasetInfo,
     reference: DatasetInfo | None,
+    seed: int,
 ) -> dict[str, DatasetProfile]:
-    """Column profiles of both sides, on shared histogram edges. A side read from SQL is
-    profiled on the bounded sample the run took, then made the batch's with one aggregate
-    query in its database (app/checks/sql_profile.py)."""
-    data_profile, reference_profile = profile_frames(frame, reference_frame)
+    """Column profiles of both sides, on shared histogram edges; none if they cannot be made
+    (the profile informs, it never fails a validation: the error is logged)."""
+    try:
+        return _profile_sides(job, frame, reference_frame, dataset, reference, seed)
+    except Exception:
+        logger.exception("report %s: the column profiles could not be computed", job.id)
+        return {}
+
+
+def _profile_sides(
+    job: ValidationJob,
+    frame: pd.DataFrame | None,
+    reference_frame: pd.DataFrame | None,
+    dataset: DatasetInfo,
+    reference: DatasetInfo | None,
+    seed: int,
+) -> dict[str, DatasetProfile]:
+    """A side read from SQL is profiled on the bounded sample the run took (or a smaller one
+    read for the profile alone), then made the batch's with one aggregate query in its
+    database (app/checks/sql_profile.py)."""
     settings = get_settings()
+    if frame is None:
+        assert job.data.location is not None
+        frame = profile_sample(job.data.location, settings, seed)
+    data_profile, reference_profile = profile_frames(frame, reference_frame)
     if job.data.location is not None and job.data.is_sql:
         data_profile = profile_in_database(
             job.data.location, settings, data_profile, frame, dataset

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from palmerpenguins import load_penguins
 
+from app.checks import runner
 from app.checks.runner import DataInput, ValidationJob, run_validation
 from app.checks.sql_profile import profile_in_database
 from app.core.config import get_settings
@@ -181,3 +182,26 @@ def test_a_sql_batch_run_reports_a_profile_from_the_database() -> None:
     mass = next(c for c in data.columns if c.name == "body_mass_g")
     assert sum(b.count for b in mass.histogram) == 342
     assert mass.distinct_exact
+
+
+@pytest.mark.usefixtures("warehouse")
+def test_a_profile_that_cannot_be_made_does_not_fail_the_validation(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("profile bug")
+
+    monkeypatch.setattr(runner, "profile_frames", broken)
+    job = ValidationJob(
+        id="profile-broken",
+        data=DataInput(
+            format=SqlFormat.SQL,
+            name="penguins",
+            location=BatchReference(connection="warehouse", table="penguins"),
+        ),
+        max_rows=100_000,
+    )
+    report = run_validation(job)
+    assert report.status == "passed" and report.dataset.rows == 344
+    assert report.profiles == {}
+    assert "column profiles could not be computed" in caplog.text
