@@ -71,14 +71,6 @@ def profile_frame(
     return profile_frames(frame, None, edges=edges)[0]
 
 
-def profile_pair(
-    data: pd.DataFrame, reference: pd.DataFrame | None
-) -> tuple[DatasetProfile, DatasetProfile | None]:
-    """Profiles of data and reference with one set of histogram edges per column, from both."""
-    data_profile, reference_profile = profile_frames(data, reference)
-    return data_profile, reference_profile
-
-
 def profile_frames(
     data: pd.DataFrame,
     reference: pd.DataFrame | None,

@@ -8,7 +8,7 @@ from palmerpenguins import load_penguins
 from app.reports.model import DatasetProfile
 from app.reports.pages import render_report
 from app.reports.profile_view import MAX_PROFILE_COLUMNS
-from app.reports.profiles import profile_frame, profile_pair
+from app.reports.profiles import profile_frame, profile_frames
 from tests.reports.test_pages import NOW, Page, report
 
 HOSTILE = '<script>alert(1)</script>"&'
@@ -21,7 +21,7 @@ def with_profiles(data: DatasetProfile, reference: DatasetProfile | None = None)
 
 def test_each_column_shows_data_and_reference_with_one_overlaid_histogram() -> None:
     frame = load_penguins()
-    data, reference = profile_pair(frame[frame["year"] == 2009], frame[frame["year"] < 2009])
+    data, reference = profile_frames(frame[frame["year"] == 2009], frame[frame["year"] < 2009])
     html = with_profiles(data, reference)
     page = Page(html)
 
@@ -48,7 +48,7 @@ def test_each_column_shows_data_and_reference_with_one_overlaid_histogram() -> N
 
 def test_under_the_csp_the_section_has_no_script_and_no_inline_style() -> None:
     frame = load_penguins()
-    data, reference = profile_pair(frame, frame.sample(100, random_state=1))
+    data, reference = profile_frames(frame, frame.sample(100, random_state=1))
     html = with_profiles(data, reference)
     section = html[html.index('id="columns"') :]
     assert "<script" not in section
@@ -76,7 +76,7 @@ def test_a_report_without_a_reference_shows_the_data_alone() -> None:
 
 
 def test_columns_missing_on_one_side_are_named_as_such() -> None:
-    data, reference = profile_pair(
+    data, reference = profile_frames(
         pd.DataFrame({"a": [1, 2], "new": ["x", "y"]}), pd.DataFrame({"a": [1, 3], "old": [1, 2]})
     )
     text = Page(with_profiles(data, reference)).text

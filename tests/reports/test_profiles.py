@@ -20,7 +20,7 @@ from app.reports.profiles import (
     TOP_VALUES,
     chao1_distinct,
     profile_frame,
-    profile_pair,
+    profile_frames,
     scaled_to_batch,
 )
 
@@ -124,7 +124,7 @@ def test_data_and_reference_share_bin_edges_spanning_both() -> None:
     frame = load_penguins()
     reference = frame[frame["species"] == "Adelie"]
     data = frame[frame["species"] == "Gentoo"]
-    data_profile, reference_profile = profile_pair(data, reference)
+    data_profile, reference_profile = profile_frames(data, reference)
     assert reference_profile is not None
     for name in ("bill_length_mm", "body_mass_g"):
         ours, theirs = column(data_profile, name), column(reference_profile, name)
@@ -141,7 +141,7 @@ def test_data_and_reference_share_bin_edges_spanning_both() -> None:
 def test_column_only_in_reference_and_number_against_string_do_not_share_edges() -> None:
     data = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": ["a", "b", "c"]})
     reference = pd.DataFrame({"x": ["1", "two", "3"], "z": [5, 6, 7]})
-    data_profile, reference_profile = profile_pair(data, reference)
+    data_profile, reference_profile = profile_frames(data, reference)
     assert reference_profile is not None
     assert column(data_profile, "x").kind == "number"
     assert column(reference_profile, "x").kind == "string"
@@ -312,3 +312,11 @@ def test_quantiles_between_opposite_extremes_stay_finite() -> None:
     got = column(profile_frame(pd.DataFrame({"x": [-1.7e308, 1.7e308]})), "x")
     assert all(math.isfinite(v) for v in got.quantiles.values())
     assert got.quantiles["p50"] == pytest.approx(0.0, abs=1e300)
+
+
+def test_edges_from_another_run_bin_this_one_and_leave_values_outside_uncounted() -> None:
+    frame = pd.DataFrame({"x": [0.0, 1.0, 5.0, 10.0, 11.0], "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    profile = profile_frame(frame, edges={"x": np.array([0.0, 5.0, 10.0])})
+    x = column(profile, "x")
+    assert [(b.low, b.high, b.count) for b in x.histogram] == [(0.0, 5.0, 2), (5.0, 10.0, 2)]
+    assert column(profile, "y").histogram[0].low == 1.0  # its own edges
