@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from app.checks.deepchecks_engine import (
 from app.checks.exact_sql import SqlBatch, SqlExactChecks
 from app.checks.expectations import LoadedSuite, check_expectations, run_suite
 from app.checks.sql_engine import validate_sql_batch
+from app.checks.sql_profile import profile_in_database, profile_sample
 from app.core.config import get_settings
 from app.ingest.formats import DataFormat, DecodeLimits, describe_columns, read_dataframe
 from app.ingest.references import (
@@ -30,7 +32,17 @@ from app.ingest.references import (
     read_sample,
     resolve_reference,
 )
-from app.reports.model import CheckResult, DatasetInfo, Report, SuiteInfo, summarise
+from app.reports.model import (
+    CheckResult,
+    DatasetInfo,
+    DatasetProfile,
+    Report,
+    SuiteInfo,
+    summarise,
+)
+from app.reports.profiles import profile_frames
+
+logger = logging.getLogger(__name__)
 
 DEEPCHECKS_HTML = "deepchecks.html"
 PLOTLY_SRC = "/static/plotly.min.js"
@@ -121,6 +133,7 @@ def run_validation(job: ValidationJob) -> Report:
     used_roles: dict[str, Any] = {}
     artifacts: dict[str, str] = {}
     columns = {c.name for c in dataset.columns}
+    reference_frame: pd.DataFrame | None = None
     if (
         job.reference is not None
         or job.roles
@@ -130,7 +143,6 @@ def run_validation(job: ValidationJob) -> Report:
     ):
         if frame is None:
             frame, dataset = _sql_sample(job.data, dataset, settings)
-        reference_frame = None
         if job.reference is not None:
             if job.reference.is_sql:
                 reference_frame, reference = _sql_sample(job.reference, None, settings)
@@ -186,6 +198,7 @@ def run_validation(job: ValidationJob) -> Report:
     else:
         check_columns(settings.per_check, columns)
     checks = apply_check_config(checks, settings.per_check, CHECK_THRESHOLDS)
+    profiles = _profiles(job, frame, reference_frame, dataset, reference, settings.random_state)
     status, summary = summarise(checks)
     return Report(
         id=job.id,
@@ -199,7 +212,61 @@ def run_validation(job: ValidationJob) -> Report:
         summary=summary,
         checks=checks,
         artifacts=artifacts,
+        profiles=profiles,
     )
+
+
+def _profiles(
+    job: ValidationJob,
+    frame: pd.DataFrame | None,
+    reference_frame: pd.DataFrame | None,
+    dataset: DatasetInfo,
+    reference: DatasetInfo | None,
+    seed: int,
+) -> dict[str, DatasetProfile]:
+    """Column profiles of both sides, on shared histogram edges; none if they cannot be made
+    (the profile informs, it never fails a validation: the error is logged)."""
+    try:
+        return _profile_sides(job, frame, reference_frame, dataset, reference, seed)
+    except Exception:
+        logger.exception("report %s: the column profiles could not be computed", job.id)
+        return {}
+
+
+def _profile_sides(
+    job: ValidationJob,
+    frame: pd.DataFrame | None,
+    reference_frame: pd.DataFrame | None,
+    dataset: DatasetInfo,
+    reference: DatasetInfo | None,
+    seed: int,
+) -> dict[str, DatasetProfile]:
+    """A side read from SQL is profiled on the bounded sample the run took (or a smaller one
+    read for the profile alone), then made the batch's with one aggregate query in its
+    database (app/checks/sql_profile.py)."""
+    settings = get_settings()
+    if frame is None:
+        assert job.data.location is not None
+        frame = profile_sample(job.data.location, settings, seed)
+    data_profile, reference_profile = profile_frames(frame, reference_frame)
+    if job.data.location is not None and job.data.is_sql:
+        data_profile = profile_in_database(
+            job.data.location, settings, data_profile, frame, dataset
+        )
+    profiles = {"data": data_profile}
+    if reference_profile is not None and reference_frame is not None:
+        side = job.reference
+        if side is not None and side.location is not None and side.is_sql:
+            reference_profile = profile_in_database(
+                side.location,
+                settings,
+                reference_profile,
+                reference_frame,
+                None,
+                field="reference",
+            )
+        profiles["reference"] = reference_profile
+    return profiles
 
 
 _CHECKED_SUITES: set[str] = set()

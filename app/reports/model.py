@@ -106,6 +106,9 @@ class ColumnProfile(BaseModel):
     kind: Literal["number", "datetime", "string", "boolean", "other"]
     count: int = Field(description="Rows, nulls included")
     nulls: int = 0
+    infinite: int = Field(
+        default=0, description="+inf / -inf values: counted, left out of mean, std and quantiles"
+    )
     distinct: int | None = None
     distinct_exact: bool = True
     min: float | str | None = None
@@ -116,6 +119,9 @@ class ColumnProfile(BaseModel):
         default_factory=dict, description="p01, p05, p25, p50, p75, p95, p99"
     )
     top: list[ValueCount] = Field(default_factory=list)
+    top_exact: bool = Field(
+        default=True, description="False: `top` counts scaled from a sample of the column"
+    )
     histogram: list[HistogramBin] = Field(default_factory=list)
 
 

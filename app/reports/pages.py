@@ -518,6 +518,7 @@ def render_report(
         if nulls
         else None,
         columns_without_nulls=sum(1 for c in report.dataset.columns if c.null_count == 0),
+        profiles=_profiles_view(report),
         format_number=format_number,
         format_value=format_value,
     )
@@ -532,6 +533,13 @@ def _trend_links(report: Report, previous_id: str | None) -> list[tuple[str, str
         this, before = quote(report.id, safe=""), quote(previous_id, safe="")
         links.append(("Compare with previous run", f"/reports/{before}/compare/{this}"))
     return links
+
+
+def _profiles_view(report: Report) -> Any:
+    # Imported here: the profile section formats its numbers with this module's helpers.
+    from app.reports.profile_view import profiles_view
+
+    return profiles_view(report)
 
 
 # --- the history ------------------------------------------------------------------------------
