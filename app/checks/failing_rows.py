@@ -10,7 +10,6 @@ positions; on a SQL batch GE reads them with one query bounded by LIMIT, never a
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -29,22 +28,10 @@ from app.checks.expectations import (
 )
 from app.checks.suite_safety import CheckTimeout, time_budget
 from app.core.errors import InvalidRequest
+from app.reports.failing_rows import DETAILS_KEY, ROW_COLUMN, artifact_name
 from app.reports.model import CheckResult
 
 log = logging.getLogger(__name__)
-
-# The row-number column when a suite names no id columns: 0-based position in the batch.
-ROW_COLUMN = "row"
-DETAILS_KEY = "failing_rows"
-# What a check key looks like (the expectation's 0-based position in its suite), and the only
-# file names the API will serve: nothing from a request reaches a path.
-CHECK_KEY = re.compile(r"^[0-9]{1,6}$")
-ARTIFACT_NAME = re.compile(r"^failing-rows-[0-9]{1,6}\.parquet$")
-
-
-def artifact_name(check_key: str) -> str:
-    """The file name of one check's rows, under the report's artifacts folder."""
-    return f"failing-rows-{check_key}.parquet"
 
 
 def check_id_columns(suite: LoadedSuite, columns: Iterable[str]) -> list[str]:

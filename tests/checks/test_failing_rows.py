@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from app.checks.expectations import LoadedSuite, gx_results, pandas_batch, parse_suite, run_suite
-from app.checks.failing_rows import ROW_COLUMN, check_id_columns, keep_frame_rows, keep_sql_rows
+from app.checks.failing_rows import check_id_columns, keep_frame_rows, keep_sql_rows
 from app.checks.sql_engine import validate_sql_batch
 from app.core.errors import InvalidRequest, SuiteInvalid
 from app.ingest.references import BatchReference, resolve_reference
+from app.reports.failing_rows import ROW_COLUMN
 from tests.conftest import make_settings
 
 EXPECTATIONS: list[dict[str, Any]] = [
