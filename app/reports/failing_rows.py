@@ -6,13 +6,14 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
-
-import pandas as pd
 
 from app.core.errors import NotFound
 from app.reports.model import CheckResult, Report
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The key in a check row's details: {"check", "rows", "total", "truncated", "artifact"} when rows
 # were kept, {"unavailable": why} when they could not be listed.
@@ -46,6 +47,11 @@ def rows_info(check: CheckResult) -> dict[str, Any] | None:
     return info
 
 
+def checks_with_rows(report: Report) -> list[tuple[CheckResult, dict[str, Any]]]:
+    """The report's checks that kept failing rows, each with its `details.failing_rows`."""
+    return [(check, info) for check in report.checks if (info := rows_info(check)) is not None]
+
+
 def rows_url(report_id: str, check_key: str, fmt: RowsFormat) -> str:
     """The API path of a check's rows in `fmt`."""
     return (
@@ -56,7 +62,7 @@ def rows_url(report_id: str, check_key: str, fmt: RowsFormat) -> str:
 
 def rows_file(report: Report, check_key: str, artifacts_dir: Path) -> Path:
     """The Parquet file of check `check_key` of `report`; NotFound naming what is missing."""
-    keyed = [info for check in report.checks if (info := rows_info(check)) is not None]
+    keyed = [info for _, info in checks_with_rows(report)]
     for info in keyed:
         if info["check"] == check_key:
             path: Path = artifacts_dir / report.id / str(info["artifact"])
@@ -77,6 +83,9 @@ def rows_file(report: Report, check_key: str, artifacts_dir: Path) -> Path:
 def csv_bytes(path: Path) -> bytes:
     """The Parquet file at `path` as CSV (UTF-8, header row), with every text cell that a
     spreadsheet would run as a formula prefixed with an apostrophe."""
+    # Imported here: the CLI and the client name these files without loading pandas.
+    import pandas as pd
+
     frame = pd.read_parquet(path)
     safe = frame.apply(_defused)
     # Column names come from the data too.
