@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from httpx import AsyncClient
 
 from app.main import create_app
@@ -53,10 +55,21 @@ def orders_csv() -> bytes:
 
 @pytest.fixture(scope="module")
 def rows_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    settings = make_settings(tmp_path_factory.mktemp("rows"), max_failing_rows=LIMIT)
-    running = RunningApp(create_app(settings))
-    yield running
-    running.close()
+    """The service with DATAGATE_MAX_FAILING_ROWS=5 and a SQLite connection `wh` holding the
+    same orders as table `orders` (the workers read connections from the environment)."""
+    root = tmp_path_factory.mktemp("rows")
+    url = f"sqlite:///{root / 'warehouse.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        pd.read_csv(io.BytesIO(orders_csv())).to_sql("orders", conn, index=False)
+    engine.dispose()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATAGATE_CONNECTIONS", json.dumps({"wh": url}))
+        patch.setenv("DATAGATE_MAX_FAILING_ROWS", str(LIMIT))
+        settings = make_settings(root, max_failing_rows=LIMIT, connections={"wh": url})
+        running = RunningApp(create_app(settings))
+        yield running
+        running.close()
 
 
 @pytest.fixture
@@ -183,3 +196,27 @@ async def test_malformed_id_columns_are_refused_when_the_suite_is_put(client: As
     )
     assert response.status_code == 422
     assert "meta.datagate.id_columns" in response.json()["error"]["message"]
+
+
+async def test_a_sql_batch_keeps_its_rows_from_a_bounded_query(client: AsyncClient) -> None:
+    suite = await put_suite(client, SUITE)
+    response = await client.post(
+        "/v1/validations", json={"data": {"connection": "wh", "table": "orders"}, "suite": suite}
+    )
+    assert response.status_code == 200, response.text
+    checks = response.json()["checks"]
+    assert checks[0]["details"]["failing_rows"]["rows"] == 3
+    assert checks[1]["details"]["failing_rows"] == {
+        "check": "1",
+        "rows": LIMIT,
+        "total": 12,
+        "truncated": True,
+        "artifact": "failing-rows-1.parquet",
+    }
+    rows = await client.get(
+        f"/v1/reports/{response.json()['id']}/failing-rows", params={"check": "0"}
+    )
+    assert rows.status_code == 200, rows.text
+    table = pd.read_parquet(io.BytesIO(rows.content))
+    assert list(table.columns) == ["order_id", "country"]
+    assert sorted(table["order_id"]) == ["-2+3", "o04", "o17"]
