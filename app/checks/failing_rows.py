@@ -123,31 +123,58 @@ def keep_frame_rows(
     labels = {str(column): column for column in data.columns}
     ids = suite.id_columns
     for index in wanted:
-        expectation, check = expectations[index], checks[index]
-        group = narrow_columns(expectation, set(labels))
-        part = data if group is None else data[[labels[column] for column in group]]
+        check = checks[index]
         try:
             with time_budget(check_timeout_s):
-                result = gx_results(
-                    pandas_batch(part), suite, [index], _result_format(limit, None)
-                ).get(index)
+                rows = _frame_rows(data, labels, suite, index, ids, limit)
         except CheckTimeout:
             check.details[DETAILS_KEY] = {
                 "unavailable": f"listing the rows took longer than {check_timeout_s:g} s"
             }
             continue
-        listed = _listed(result)
-        if listed is None or not all(isinstance(p, int) for p in listed):
+        except Exception as exc:  # the checks ran: a failure here must not undo the report
+            log.warning("suite %s: failing rows of expectation %d: %s", suite.name, index, exc)
+            check.details[DETAILS_KEY] = {"unavailable": "listing the rows failed"}
+            continue
+        if rows is None:
             check.details[DETAILS_KEY] = {
                 "unavailable": "Great Expectations gave no row positions for this expectation"
             }
             continue
-        columns = _file_columns(expectation, ids)
-        rows = data.iloc[listed][[labels[column] for column in columns]]
-        rows.columns = columns
-        if not ids:
-            rows.insert(0, ROW_COLUMN, listed)
         _store(rows, folder, index, check)
+
+
+def _frame_rows(
+    data: pd.DataFrame,
+    labels: dict[str, Any],
+    suite: LoadedSuite,
+    index: int,
+    ids: Sequence[str],
+    limit: int,
+) -> pd.DataFrame | None:
+    """The first `limit` rows GE lists for expectation `index`: id columns (or the row number)
+    and the expectation's columns; None when GE lists no positions."""
+    expectation = suite.definition["expectations"][index]
+    group = narrow_columns(expectation, set(labels))
+    part = data if group is None else data[[labels[column] for column in group]]
+    result = gx_results(pandas_batch(part), suite, [index], _result_format(limit, None))
+    listed = _listed(result.get(index))
+    if listed is None or not all(isinstance(position, int) for position in listed):
+        return None
+    columns = _file_columns(expectation, ids)
+    rows = data.iloc[listed][[labels[column] for column in columns]]
+    rows.columns = columns
+    if not ids:
+        rows.insert(0, row_column(columns), listed)
+    return rows
+
+
+def row_column(columns: Sequence[str]) -> str:
+    """`row`, or `_row` (`__row`, ...) when the data has a column of that name."""
+    name = ROW_COLUMN
+    while name in columns:
+        name = f"_{name}"
+    return name
 
 
 def keep_sql_rows(

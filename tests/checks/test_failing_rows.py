@@ -302,3 +302,37 @@ def test_keep_sql_rows_skips_checks_that_passed(tmp_path: Path) -> None:
     check = run_suite(pd.DataFrame({"amount": [1.0, 2.0]}), loaded, sample_values=5)[0]
     keep_sql_rows(None, loaded, {0: check}, tmp_path, limit=10)
     assert "failing_rows" not in check.details
+
+
+def test_a_data_column_named_row_keeps_the_row_number_apart(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"row": ["a", "b", "c"]})
+    loaded = suite(
+        [
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "row", "value_set": ["a"]},
+            }
+        ]
+    )
+    checks = run_suite(frame, loaded, sample_values=5)
+    keep_frame_rows(frame, loaded, checks, tmp_path, limit=10)
+    stored = pd.read_parquet(tmp_path / "failing-rows-0.parquet")
+    assert list(stored.columns) == ["_row", "row"]
+    assert stored.to_dict("list") == {"_row": [1, 2], "row": ["b", "c"]}
+
+
+def test_a_failure_while_listing_rows_leaves_the_check_as_it_was(
+    orders: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = suite(EXPECTATIONS[1:2])
+    checks = run_suite(orders, loaded, sample_values=5)
+    before = checks[0].model_copy(deep=True)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("metric exploded")
+
+    monkeypatch.setattr("app.checks.failing_rows.gx_results", broken)
+    keep_frame_rows(orders, loaded, checks, tmp_path, limit=10)
+    assert checks[0].details.pop("failing_rows") == {"unavailable": "listing the rows failed"}
+    assert checks[0] == before
+    assert not list(tmp_path.iterdir())
