@@ -630,6 +630,51 @@ def validate_batch(
     ]
 
 
+def unexpected_index_list(
+    batch: Any, expectation: dict[str, Any], result_format: dict[str, Any]
+) -> list[Any] | None:
+    """Great Expectations' `unexpected_index_list` metric of one map expectation on `batch`,
+    computed alone: the metric a validation at `result_format` reports (cut at its
+    `partial_unexpected_count` unless COMPLETE), without the counts and value lists a whole
+    validation computes beside it. None when the expectation has no such metric."""
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+    from great_expectations.expectations.registry import get_metric_kwargs
+    from great_expectations.validator.metric_configuration import MetricConfiguration
+    from great_expectations.validator.validator import Validator
+
+    config = ExpectationConfiguration(**{**expectation, "id": None})
+    map_metric = getattr(config.to_domain_obj(), "map_metric", None)
+    engine = batch.data.execution_engine
+    if not map_metric or (
+        # As GE's own validation does: its SQL index list of compound columns is a cross join.
+        map_metric == "compound_columns.unique" and isinstance(engine, SqlAlchemyExecutionEngine)
+    ):
+        return None
+    name = f"{map_metric}.unexpected_index_list"
+    kwargs = get_metric_kwargs(
+        metric_name=name,
+        configuration=config,
+        runtime_configuration={"result_format": result_format},
+    )
+    metric = MetricConfiguration(
+        metric_name=name,
+        metric_domain_kwargs=kwargs["metric_domain_kwargs"],
+        metric_value_kwargs=kwargs["metric_value_kwargs"],
+    )
+    validator = Validator(execution_engine=engine, data_context=gx_context(), batches=[batch])
+    resolved, aborted = validator.compute_metrics(
+        [metric], runtime_configuration={"catch_exceptions": True}
+    )
+    if metric.id in aborted:
+        info = aborted[metric.id].get("exception_info")
+        raise RuntimeError(str(getattr(info, "exception_message", info)))
+    listed = resolved.get(metric.id)
+    return list(listed) if listed is not None else None
+
+
 def gx_results(
     batch: Any, suite: LoadedSuite, indexes: Sequence[int], result_format: dict[str, Any]
 ) -> dict[int, dict[str, Any]]:

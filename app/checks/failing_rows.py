@@ -1,9 +1,9 @@
 """Failing rows (issue 16): the rows a failed row-level expectation counted as unexpected, kept
 as a Parquet file next to the report and named by the suite's id columns or the row number.
 
-The rows are the ones Great Expectations itself lists: the failed expectations run once more,
-alone, with `partial_unexpected_count` raised to the limit, and GE's `partial_unexpected_index_list`
-(the first entries of its `unexpected_index_list`) says which rows. On a DataFrame those are row
+The rows are the ones Great Expectations itself lists: for each failed expectation, GE computes
+its `unexpected_index_list` metric alone, cut at the limit (`partial_unexpected_count`), the
+list a validation reports as `partial_unexpected_index_list`. On a DataFrame those are row
 positions; on a SQL batch GE reads them with one query bounded by LIMIT, never a full pull.
 """
 
@@ -21,9 +21,9 @@ import pyarrow as pa
 from app.checks.expectations import (
     LoadedSuite,
     columns_read,
-    gx_results,
     narrow_columns,
     pandas_batch,
+    unexpected_index_list,
     without_arrow_dtypes,
 )
 from app.checks.suite_safety import CheckTimeout, time_budget
@@ -157,8 +157,7 @@ def _frame_rows(
     expectation = suite.definition["expectations"][index]
     group = narrow_columns(expectation, set(labels))
     part = data if group is None else data[[labels[column] for column in group]]
-    result = gx_results(pandas_batch(part), suite, [index], _result_format(limit, None))
-    listed = _listed(result.get(index))
+    listed = unexpected_index_list(pandas_batch(part), expectation, _result_format(limit, None))
     if listed is None or not all(isinstance(position, int) for position in listed):
         return None
     columns = _file_columns(expectation, ids)
@@ -196,12 +195,11 @@ def keep_sql_rows(
     for index in wanted:
         expectation, check = expectations[index], checks[index]
         try:
-            result = gx_results(batch, suite, [index], _result_format(limit, ids)).get(index)
+            listed = unexpected_index_list(batch, expectation, _result_format(limit, ids))
         except Exception as exc:  # a database error here must not undo the checks that ran
             log.warning("suite %s: failing rows of expectation %d: %s", suite.name, index, exc)
             check.details[DETAILS_KEY] = {"unavailable": "the query for the rows failed"}
             continue
-        listed = _listed(result)
         if listed is None or not all(isinstance(row, dict) for row in listed):
             # GE lists no SQL rows for some types (compound columns, for one).
             check.details[DETAILS_KEY] = {
@@ -212,13 +210,6 @@ def keep_sql_rows(
         columns = _file_columns(expectation, ids)
         rows = pd.DataFrame.from_records(listed, columns=columns)
         _store(rows, folder, index, check)
-
-
-def _listed(result: dict[str, Any] | None) -> list[Any] | None:
-    if result is None:
-        return None
-    listed = (result.get("result") or {}).get("partial_unexpected_index_list")
-    return listed if isinstance(listed, list) else None
 
 
 def _store(rows: pd.DataFrame, folder: Path, index: int, check: CheckResult) -> None:

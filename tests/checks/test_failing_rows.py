@@ -331,7 +331,7 @@ def test_a_failure_while_listing_rows_leaves_the_check_as_it_was(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("metric exploded")
 
-    monkeypatch.setattr("app.checks.failing_rows.gx_results", broken)
+    monkeypatch.setattr("app.checks.failing_rows.unexpected_index_list", broken)
     keep_frame_rows(orders, loaded, checks, tmp_path, limit=10)
     assert checks[0].details.pop("failing_rows") == {"unavailable": "listing the rows failed"}
     assert checks[0] == before
