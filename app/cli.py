@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -344,8 +345,10 @@ def validate_locally(
     reference: str | None = None,
     expectations_dir: Path | None = None,
     options: dict[str, Any] | None = None,
+    artifacts_dir: Path | None = None,
 ) -> Report:
-    """Run the service's engines in this process on local files: the report the server gives."""
+    """Run the service's engines in this process on local files: the report the server gives.
+    With `artifacts_dir`, files kept with the report (failing rows) go under its id there."""
     from app.api.routes.validations import request_roles
     from app.checks.expectations import SuiteRegistry
     from app.checks.runner import ValidationJob, run_validation
@@ -371,8 +374,39 @@ def validate_locally(
         per_check=options.get("per_check") or {},
         max_rows=settings.max_rows,
         sample_values=settings.sample_values,
+        max_failing_rows=settings.max_failing_rows,
+        artifacts_dir=artifacts_dir,
     )
     return run_validation(job)
+
+
+def _save_failing_rows(report: Report, args: argparse.Namespace, kept: Path | None) -> None:
+    """--failing-rows DIR: each failed check's rows, from the local run's folder `kept` or
+    downloaded from the server; one line per file on stderr."""
+    from app.reports.failing_rows import checks_with_rows, csv_bytes
+
+    folder = Path(args.failing_rows)
+    fmt = args.failing_rows_format
+    if kept is None:
+        with _client(args) as client:
+            written = client.save_failing_rows(report, folder, format=fmt)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for _, info in checks_with_rows(report):
+            source = kept / report.id / info["artifact"]
+            path = folder / f"failing-rows-{info['check']}.{fmt}"
+            path.write_bytes(csv_bytes(source) if fmt == "csv" else source.read_bytes())
+            written.append(path)
+    for (check, info), path in zip(checks_with_rows(report), written, strict=True):
+        cut = f" (first {info['rows']} of {info['total']})" if info.get("truncated") else ""
+        print(
+            f"datagate: {check.name} on {check.column or 'the table'}: {info['rows']} failing "
+            f"rows{cut} in {path}",
+            file=sys.stderr,
+        )
+    if not written:
+        print("datagate: no failed check kept failing rows", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -384,20 +418,26 @@ def _validate(args: argparse.Namespace) -> int:
         except MlflowUnavailable as exc:
             raise UsageError(str(exc)) from exc
     progress = Progress(enabled=False if args.json else None)
-    try:
-        if args.local:
-            options = _options(args)
-            report = validate_locally(
-                args.data,
-                suite=args.suite,
-                reference=args.reference,
-                expectations_dir=Path(args.expectations) if args.expectations else None,
-                options=options,
-            )
-        else:
-            report = _validate_remote(args, progress)
-    finally:
-        progress.close()
+    with contextlib.ExitStack() as stack:
+        kept: Path | None = None
+        try:
+            if args.local:
+                if args.failing_rows:
+                    kept = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                report = validate_locally(
+                    args.data,
+                    suite=args.suite,
+                    reference=args.reference,
+                    expectations_dir=Path(args.expectations) if args.expectations else None,
+                    options=_options(args),
+                    artifacts_dir=kept,
+                )
+            else:
+                report = _validate_remote(args, progress)
+        finally:
+            progress.close()
+        if args.failing_rows:
+            _save_failing_rows(report, args, kept)
     if args.output:
         Path(args.output).write_text(report.model_dump_json(indent=2) + "\n")
     if args.junit:
@@ -576,6 +616,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--output", "-o", help="write the report JSON to this file")
     validate.add_argument("--json", action="store_true", help="print the report JSON instead")
     validate.add_argument("--junit", metavar="FILE", help="write the report as JUnit XML (for CI)")
+    validate.add_argument(
+        "--failing-rows",
+        metavar="DIR",
+        help="save each failed check's failing rows in DIR as failing-rows-<check>.parquet",
+    )
+    validate.add_argument(
+        "--failing-rows-format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="format of the --failing-rows files (csv cells are spreadsheet-safe)",
+    )
     validate.add_argument(
         "--mlflow",
         action="store_true",

@@ -21,6 +21,7 @@ from typing import IO, Any, Literal
 import httpx
 
 from app import __version__
+from app.reports.failing_rows import RowsFormat, checks_with_rows
 from app.reports.model import Report
 
 DataSource = str | os.PathLike[str] | Any  # Any: a pandas DataFrame, serialised as Parquet
@@ -459,6 +460,32 @@ class DatagateClient:
 
     def get_report(self, report_id: str) -> Report:
         return _report(self.request("GET", f"/v1/reports/{report_id}"))
+
+    def get_failing_rows(
+        self, report_id: str, check: str, *, format: RowsFormat = "parquet"
+    ) -> bytes:
+        """One check's failing rows as Parquet or CSV bytes (docs/failing-rows.md); `check` is
+        the key in the check row's `details.failing_rows.check`."""
+        response = self.request(
+            "GET",
+            f"/v1/reports/{report_id}/failing-rows",
+            params={"check": check, "format": format},
+        )
+        return response.content
+
+    def save_failing_rows(
+        self, report: Report, folder: str | os.PathLike[str], *, format: RowsFormat = "parquet"
+    ) -> list[Path]:
+        """Write every failed check's failing rows into `folder` (created if needed) as
+        `failing-rows-<check>.<format>`; the files written, in report order."""
+        target = Path(folder)
+        target.mkdir(parents=True, exist_ok=True)
+        written = []
+        for _, info in checks_with_rows(report):
+            path = target / f"failing-rows-{info['check']}.{format}"
+            path.write_bytes(self.get_failing_rows(report.id, info["check"], format=format))
+            written.append(path)
+        return written
 
     def wait_for(
         self,

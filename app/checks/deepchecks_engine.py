@@ -177,6 +177,8 @@ def resolve_config(
     block = _mapping((suite_meta or {}).get(META_KEY), f'meta["{META_KEY}"]')
     suite_roles = _mapping(block.pop("roles", None), f'meta["{META_KEY}"]["roles"]')
     suite_thresholds = _mapping(block.pop("thresholds", None), f'meta["{META_KEY}"]["thresholds"]')
+    # The rows' names in failing-row files: checked by LoadedSuite.id_columns, not a setting here.
+    block.pop("id_columns", None)
     suite_per_check = parse_per_check(
         block.pop("per_check", None),
         check_catalogue(),

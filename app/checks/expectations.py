@@ -139,6 +139,28 @@ class LoadedSuite:
         """Column roles and check thresholds kept for the deepchecks engine."""
         return cast(dict[str, Any], self.definition["meta"].get("datagate", {}))
 
+    @property
+    def id_columns(self) -> list[str]:
+        """The columns that name a row (`meta.datagate.id_columns`), for failing-row files."""
+        return id_columns_of(self.name, self.datagate_meta)
+
+
+def id_columns_of(suite: str, block: Mapping[str, Any]) -> list[str]:
+    """`id_columns` of a suite's `meta.datagate` block: a list of distinct column names, or []
+    when absent; SuiteInvalid naming the key otherwise."""
+    value = block.get("id_columns")
+    if value is None:
+        return []
+    where = f'suite "{suite}": meta.datagate.id_columns'
+    if not isinstance(value, list) or not value:
+        raise SuiteInvalid(f"{where} must be a non-empty list of column names")
+    for column in value:
+        if not isinstance(column, str) or not column:
+            raise SuiteInvalid(f"{where}: {column!r} is not a column name")
+    if len(set(value)) != len(value):
+        raise SuiteInvalid(f"{where} names a column twice")
+    return list(value)
+
 
 def canonical_json(value: Any) -> str:
     """The JSON text the suite hash is taken over: sorted keys, no whitespace."""
@@ -204,6 +226,7 @@ def parse_suite(
         raise SuiteInvalid(f'suite "{name}": "meta.datagate" must be an object')
     for index, expectation in enumerate(expectations):
         _check_shape(name, index, expectation)
+    id_columns_of(name, meta.get("datagate", {}))
     try:
         # Roles, thresholds and per_check for deepchecks: a bad key is found when the suite
         # loads, not when a pipeline first sends a reference.
@@ -451,6 +474,11 @@ def _batch_definition() -> Any:
     return source.add_dataframe_asset("dataframe").add_batch_definition_whole_dataframe("whole")
 
 
+def pandas_batch(data: pd.DataFrame) -> Any:
+    """A GE batch over `data`, through the one pandas data source of this process."""
+    return _batch_definition().get_batch(batch_parameters={"dataframe": data})
+
+
 def _expectation_id(index: int) -> str:
     # GE returns results grouped by what it computes, not in suite order; a UUID that encodes
     # the position lets each result find its row again.
@@ -484,7 +512,7 @@ def run_suite(
     and so a budget, of its own. An expectation whose meta holds a calibrated allowance
     (app/checks/allowance.py) runs with the `mostly` that rule gives for this batch's size.
     """
-    frame = _without_arrow_dtypes(df)
+    frame = without_arrow_dtypes(df)
     # Calibrated expectations (meta.datagate.allowance) get the `mostly` of this batch's size.
     calibrated = apply_allowances(suite.definition["expectations"], frame)
     suite = replace(suite, definition={**suite.definition, "expectations": calibrated})
@@ -499,9 +527,12 @@ def run_suite(
         budget = check_timeout_s * len(indexes) if check_timeout_s else None
         try:
             with time_budget(budget):
-                batch = _batch_definition().get_batch(batch_parameters={"dataframe": data})
                 checks = validate_batch(
-                    batch, suite, columns=columns, sample_values=sample_values, only=indexes
+                    pandas_batch(data),
+                    suite,
+                    columns=columns,
+                    sample_values=sample_values,
+                    only=indexes,
                 )
         except CheckTimeout:
             assert budget is not None
@@ -518,7 +549,7 @@ def _batches(
     `narrow` (None: the whole frame), and one call of its own per pattern-matching one."""
     groups: dict[tuple[tuple[str, ...] | None, int | None], list[int]] = {}
     for index, expectation in enumerate(expectations):
-        group = _narrow_columns(expectation, columns) if narrow else None
+        group = narrow_columns(expectation, columns) if narrow else None
         alone = index if matches_user_patterns(expectation) else None
         groups.setdefault((group, alone), []).append(index)
     return [(group, indexes) for (group, _alone), indexes in groups.items()]
@@ -541,7 +572,7 @@ def _timed_out(expectation: dict[str, Any], budget: float, together: int) -> Che
     return row
 
 
-def _narrow_columns(expectation: dict[str, Any], columns: set[str]) -> tuple[str, ...] | None:
+def narrow_columns(expectation: dict[str, Any], columns: set[str]) -> tuple[str, ...] | None:
     # Only column-domain types qualify: table-domain ones look at the column set or the column
     # order, and expect_column_to_exist may check a column's position. A row condition may
     # name any column, and a missing column must meet GE's own error on the whole frame.
@@ -551,7 +582,7 @@ def _narrow_columns(expectation: dict[str, Any], columns: set[str]) -> tuple[str
         return None
     if kwargs.get("row_condition"):
         return None
-    named = _columns_read(kwargs)
+    named = columns_read(kwargs)
     if not named or any(column not in columns for column in named):
         return None
     return tuple(dict.fromkeys(named))
@@ -587,29 +618,78 @@ def validate_batch(
     """
     expectations = suite.definition["expectations"]
     indexes = list(range(len(expectations))) if only is None else list(only)
-    validation = batch.validate(
-        _gx_suite(suite, indexes),
-        result_format={
-            "result_format": "SUMMARY",
-            "partial_unexpected_count": max(sample_values, 1),
-        },
+    results = gx_results(
+        batch,
+        suite,
+        indexes,
+        {"result_format": "SUMMARY", "partial_unexpected_count": max(sample_values, 1)},
     )
-    by_id = {
-        result["expectation_config"]["id"]: result
-        for result in validation.to_json_dict()["results"]
-    }
     return [
-        _check_result(
-            expectations[index],
-            by_id.get(_expectation_id(index)),
-            columns,
-            sample_values=sample_values,
-        )
+        _check_result(expectations[index], results.get(index), columns, sample_values=sample_values)
         for index in indexes
     ]
 
 
-def _without_arrow_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+def unexpected_index_list(
+    batch: Any, expectation: dict[str, Any], result_format: dict[str, Any]
+) -> list[Any] | None:
+    """Great Expectations' `unexpected_index_list` metric of one map expectation on `batch`,
+    computed alone: the metric a validation at `result_format` reports (cut at its
+    `partial_unexpected_count` unless COMPLETE), without the counts and value lists a whole
+    validation computes beside it. None when the expectation has no such metric."""
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+    from great_expectations.expectations.registry import get_metric_kwargs
+    from great_expectations.validator.metric_configuration import MetricConfiguration
+    from great_expectations.validator.validator import Validator
+
+    config = ExpectationConfiguration(**{**expectation, "id": None})
+    map_metric = getattr(config.to_domain_obj(), "map_metric", None)
+    engine = batch.data.execution_engine
+    if not map_metric or (
+        # As GE's own validation does: its SQL index list of compound columns is a cross join.
+        map_metric == "compound_columns.unique" and isinstance(engine, SqlAlchemyExecutionEngine)
+    ):
+        return None
+    name = f"{map_metric}.unexpected_index_list"
+    kwargs = get_metric_kwargs(
+        metric_name=name,
+        configuration=config,
+        runtime_configuration={"result_format": result_format},
+    )
+    metric = MetricConfiguration(
+        metric_name=name,
+        metric_domain_kwargs=kwargs["metric_domain_kwargs"],
+        metric_value_kwargs=kwargs["metric_value_kwargs"],
+    )
+    validator = Validator(execution_engine=engine, data_context=gx_context(), batches=[batch])
+    resolved, aborted = validator.compute_metrics(
+        [metric], runtime_configuration={"catch_exceptions": True}
+    )
+    if metric.id in aborted:
+        info = aborted[metric.id].get("exception_info")
+        raise RuntimeError(str(getattr(info, "exception_message", info)))
+    listed = resolved.get(metric.id)
+    return list(listed) if listed is not None else None
+
+
+def gx_results(
+    batch: Any, suite: LoadedSuite, indexes: Sequence[int], result_format: dict[str, Any]
+) -> dict[int, dict[str, Any]]:
+    """Great Expectations' own result JSON of the suite positions `indexes`, by position."""
+    validation = batch.validate(_gx_suite(suite, indexes), result_format=result_format)
+    by_id = {
+        result["expectation_config"]["id"]: result
+        for result in validation.to_json_dict()["results"]
+    }
+    return {
+        index: by_id[_expectation_id(index)] for index in indexes if _expectation_id(index) in by_id
+    }
+
+
+def without_arrow_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     # GE 1.24's type expectations know numpy and pandas' own dtypes but not pyarrow-backed
     # ones (an int64[pyarrow] column matches no type name), so those columns are handed over
     # as pandas' nullable equivalents: string, Float64, Int64, boolean.
@@ -645,7 +725,7 @@ def _check_result(
         row.outcome = outcome_for(row.success, severity)
         return row
 
-    absent = [column for column in _columns_read(kwargs) if column not in columns]
+    absent = [column for column in columns_read(kwargs) if column not in columns]
     if absent:
         row.outcome = outcome_for(False, severity)
         row.details["message"] = "; ".join(
@@ -691,7 +771,7 @@ def _column_of(kwargs: dict[str, Any]) -> str | None:
     return None
 
 
-def _columns_read(kwargs: dict[str, Any]) -> list[str]:
+def columns_read(kwargs: dict[str, Any]) -> list[str]:
     named = [str(kwargs[key]) for key in COLUMN_KWARGS if key in kwargs]
     if isinstance(kwargs.get("column_list"), list):
         named.extend(str(column) for column in kwargs["column_list"])

@@ -20,6 +20,7 @@ from app.checks.deepchecks_engine import (
 )
 from app.checks.exact_sql import SqlBatch, SqlExactChecks
 from app.checks.expectations import LoadedSuite, check_expectations, run_suite
+from app.checks.failing_rows import check_id_columns, keep_frame_rows
 from app.checks.sql_engine import validate_sql_batch
 from app.checks.sql_profile import profile_in_database, profile_sample
 from app.core.config import get_settings
@@ -78,6 +79,8 @@ class ValidationJob(BaseModel):
     # None: the worker's own settings (a job queued before the limits travelled with it).
     limits: DecodeLimits | None = None
     sample_values: int = 20
+    # Unexpected rows kept per failed row-level expectation (Settings.max_failing_rows).
+    max_failing_rows: int = 10_000
     artifacts_dir: Path | None = None
     # Seconds one expectation may run (Settings.check_timeout_s); None: no budget.
     check_timeout_s: float | None = None
@@ -101,16 +104,25 @@ def run_validation(job: ValidationJob) -> Report:
         dataset, checks = _validate_sql(job)
     else:
         frame, dataset = _read(job.data, job.max_rows, job.limits)
-        checks = (
-            run_suite(
+        checks = []
+        if job.suite is not None:
+            check_id_columns(job.suite, frame.columns)
+            checks = run_suite(
                 frame,
                 job.suite,
                 sample_values=job.sample_values,
                 check_timeout_s=job.check_timeout_s,
             )
-            if job.suite
-            else []
-        )
+            rows_folder = _failing_rows_folder(job)
+            if rows_folder is not None:
+                keep_frame_rows(
+                    frame,
+                    job.suite,
+                    checks,
+                    rows_folder,
+                    limit=job.max_failing_rows,
+                    check_timeout_s=job.check_timeout_s,
+                )
     suite_info = None
     if job.suite is not None:
         suite_info = SuiteInfo(
@@ -314,10 +326,22 @@ def _validate_sql(job: ValidationJob) -> tuple[DatasetInfo, list[CheckResult]]:
     settings = get_settings()
     resolved = resolve_reference(job.data.location, settings)
     dataset, checks = validate_sql_batch(
-        resolved, job.suite, settings, sample_values=job.sample_values
+        resolved,
+        job.suite,
+        settings,
+        sample_values=job.sample_values,
+        rows_folder=_failing_rows_folder(job),
+        max_failing_rows=job.max_failing_rows,
     )
     dataset.name = job.data.name
     return dataset, checks
+
+
+def _failing_rows_folder(job: ValidationJob) -> Path | None:
+    """Where the job's failing rows go (its artifacts folder), or None to keep none."""
+    if job.artifacts_dir is None or job.max_failing_rows <= 0:
+        return None
+    return job.artifacts_dir / job.id
 
 
 def _sql_exact_checks(job: ValidationJob) -> SqlExactChecks | None:

@@ -104,6 +104,7 @@ class ValidationService:
             max_rows=self.settings.max_rows,
             limits=DecodeLimits.from_settings(self.settings),
             sample_values=self.settings.sample_values,
+            max_failing_rows=self.settings.max_failing_rows,
             artifacts_dir=self.settings.artifacts_dir,
             check_timeout_s=self.settings.check_timeout_s,
         )

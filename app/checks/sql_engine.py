@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 import warnings
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from app.checks.expectations import LoadedSuite, error_row, gx_context, validate_batch
+from app.checks.failing_rows import check_id_columns, keep_sql_rows
 from app.checks.suite_safety import has_free_sql
 from app.core.config import Settings
 from app.core.errors import UpstreamError, UpstreamTimeout
@@ -37,15 +39,30 @@ def validate_sql_batch(
     *,
     sample_values: int,
     field: str = "data",
+    rows_folder: Path | None = None,
+    max_failing_rows: int = 0,
 ) -> tuple[DatasetInfo, list[CheckResult]]:
-    """Describe the batch (rows and nulls from one aggregate query) and run `suite` on it."""
+    """Describe the batch (rows and nulls from one aggregate query) and run `suite` on it.
+
+    With `rows_folder`, the unexpected rows of each failed row-level expectation are kept there,
+    at most `max_failing_rows` each, read by a bounded query (app/checks/failing_rows.py)."""
     reference = resolved.reference
+    if suite is not None:
+        check_id_columns(suite, resolved.columns)
     url = connection_url(reference, settings, field)
     dataset = describe_sql_batch(resolved, url, settings, field=field)
     if suite is None:
         return dataset, []
     with sql_errors(reference, field):
-        checks = _run_in_database(resolved, url, suite, settings, sample_values=sample_values)
+        checks = _run_in_database(
+            resolved,
+            url,
+            suite,
+            settings,
+            sample_values=sample_values,
+            rows_folder=rows_folder,
+            max_failing_rows=max_failing_rows,
+        )
     return dataset, checks
 
 
@@ -99,6 +116,8 @@ def _run_in_database(
     settings: Settings,
     *,
     sample_values: int,
+    rows_folder: Path | None,
+    max_failing_rows: int,
 ) -> list[CheckResult]:
     reference = resolved.reference
     expectations = suite.definition["expectations"]
@@ -130,9 +149,25 @@ def _run_in_database(
         checks = validate_batch(
             batch, suite, columns=set(resolved.columns), sample_values=sample_values, only=run
         )
+        _raise_on_timeout(checks, reference)
+        if rows_folder is not None:
+            keep_sql_rows(
+                batch,
+                suite,
+                dict(zip(run, checks, strict=True)),
+                rows_folder,
+                limit=max_failing_rows,
+            )
     finally:
         source.get_execution_engine().engine.dispose()
         context.data_sources.delete(name)
+    rows = dict(zip(run, checks, strict=True))
+    for index in refused:
+        rows[index] = error_row(expectations[index], refusal)
+    return [rows[index] for index in range(len(expectations))]
+
+
+def _raise_on_timeout(checks: list[CheckResult], reference: BatchReference) -> None:
     # GE turns a metric's database error into that expectation's "error" row; a statement that
     # ran over the timeout is the run's failure, not the data's, so it answers 504 instead.
     for check in checks:
@@ -142,10 +177,6 @@ def _run_in_database(
                 f"data: the statement on connection {reference.connection!r} ran over the "
                 "statement timeout"
             )
-    rows = dict(zip(run, checks, strict=True))
-    for index in refused:
-        rows[index] = error_row(expectations[index], refusal)
-    return [rows[index] for index in range(len(expectations))]
 
 
 def suite_sql_refusal(connection: str | None, url: str, settings: Settings) -> str | None:

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     sample_values: int = Field(
         default=20, ge=0, le=1000, description="Offending values kept per check in a report."
     )
+    max_failing_rows: int = Field(
+        default=10_000,
+        ge=0,
+        le=10_000_000,
+        description="Unexpected rows kept per failed row-level expectation, as a Parquet file "
+        "with the report (GET /v1/reports/{id}/failing-rows); 0 keeps none.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `datagate serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `datagate serve` binds.")
     public_url: str | None = Field(

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from app.reports.failing_rows import rows_info, rows_url
 from app.reports.model import CATEGORIES, CheckResult, ColumnInfo, Report, Status
 from app.reports.run_metrics import drift_score
 from app.reports.store import ReportListItem
@@ -319,6 +320,9 @@ class CheckRow:
     method: str | None = None
     # Which severity and thresholds a suite or a request set for this row (per_check).
     set_by: str | None = None
+    # Downloads of the check's failing rows (title, URL), and how many rows they hold.
+    rows_links: list[tuple[str, str]] = field(default_factory=list)
+    rows_note: str | None = None
 
 
 @dataclass
@@ -391,7 +395,27 @@ def _set_by(details: dict[str, Any]) -> str | None:
     return ", ".join(chosen) or None
 
 
-def _check_row(check: CheckResult) -> CheckRow:
+def _rows_links(check: CheckResult, report_id: str | None) -> tuple[list[tuple[str, str]], str]:
+    """Parquet and CSV links to the check's failing rows, and "5 of 12 rows" when cut."""
+    info = rows_info(check) if report_id is not None else None
+    if info is None or report_id is None:
+        return [], ""
+    links = [
+        ("Parquet", rows_url(report_id, info["check"], "parquet")),
+        ("CSV", rows_url(report_id, info["check"], "csv")),
+    ]
+    rows, total = info.get("rows"), info.get("total")
+    note = ""
+    if isinstance(rows, int) and isinstance(total, int):
+        note = (
+            f"first {format_number(rows)} of {format_number(total)} rows"
+            if info.get("truncated")
+            else f"{format_number(rows)} row{'' if rows == 1 else 's'}"
+        )
+    return links, note
+
+
+def _check_row(check: CheckResult, report_id: str | None = None) -> CheckRow:
     share = _share_of(check)
     shown_observed = {
         k: v for k, v in check.observed.items() if k not in SAMPLE_KEYS and k not in SHARE_KEYS
@@ -405,6 +429,7 @@ def _check_row(check: CheckResult) -> CheckRow:
     message_parts = [
         str(check.details[k]) for k in ("error", "message") if check.details.get(k) is not None
     ]
+    rows_links, rows_note = _rows_links(check, report_id)
     return CheckRow(
         check=check,
         expected=[
@@ -423,11 +448,16 @@ def _check_row(check: CheckResult) -> CheckRow:
         message=format_value("; ".join(message_parts)) if message_parts else None,
         method=_method(check.details),
         set_by=_set_by(check.details),
+        rows_links=rows_links,
+        rows_note=rows_note or None,
     )
 
 
-def group_checks(checks: Sequence[CheckResult]) -> list[CategoryGroup]:
-    """Checks by category: categories with problems first, and within one, failed first."""
+def group_checks(
+    checks: Sequence[CheckResult], report_id: str | None = None
+) -> list[CategoryGroup]:
+    """Checks by category: categories with problems first, and within one, failed first.
+    With `report_id`, failed rows link their failing rows' downloads."""
     by_category: dict[str, list[CheckResult]] = {}
     for check in checks:
         by_category.setdefault(check.category or "other", []).append(check)
@@ -444,7 +474,7 @@ def group_checks(checks: Sequence[CheckResult]) -> list[CategoryGroup]:
             elif check.outcome in {"passed", "skipped"}:
                 group.quiet_rows.append(_check_row(check))
             else:
-                group.rows.append(_check_row(check))
+                group.rows.append(_check_row(check, report_id))
         if name == "drift":
             bars = drift_bars(members)
             if bars:
@@ -506,7 +536,7 @@ def render_report(
         report=report,
         verdict=VERDICT_WORDS.get(report.status, report.status),
         verdict_line=_verdict_line(report),
-        groups=group_checks(report.checks),
+        groups=group_checks(report.checks, report.id),
         age=age(report.created_at, now),
         created=utc(report.created_at).strftime("%Y-%m-%d %H:%M UTC"),
         json_url=f"/v1/reports/{quote(report.id, safe='')}",

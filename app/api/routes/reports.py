@@ -12,6 +12,7 @@ from app.api.deps import SettingsDep, StoreDep
 from app.core.errors import NotFound
 from app.core.text import StoredText
 from app.reports import junit
+from app.reports.failing_rows import MEDIA_TYPES, RowsFormat, csv_bytes, rows_file
 from app.reports.model import Report, Status
 from app.reports.store import ReportFilter, ReportListItem
 
@@ -106,3 +107,34 @@ def get_artifact(
         media_type=ARTIFACT_TYPES.get(path.suffix, "application/octet-stream"),
         headers={"Content-Security-Policy": ARTIFACT_POLICY, "X-Content-Type-Options": "nosniff"},
     )
+
+
+@router.get(
+    "/{report_id}/failing-rows",
+    summary="The unexpected rows of one failed row-level expectation (Parquet or CSV)",
+    responses={200: {"content": {"application/vnd.apache.parquet": {}, "text/csv": {}}}},
+)
+def get_failing_rows(
+    report_id: StoredText,
+    store: StoreDep,
+    settings: SettingsDep,
+    check: Annotated[
+        str,
+        Query(
+            max_length=50,
+            description="The check's key: the expectation's 0-based position in its suite, as "
+            "in the check row's `details.failing_rows.check`",
+        ),
+    ],
+    format: Annotated[RowsFormat, Query(description="`parquet` (as stored) or `csv`")] = "parquet",
+) -> Response:
+    report = store.get(report_id)
+    path = rows_file(report, check, settings.artifacts_dir)
+    filename = f"{report.id}-{path.stem}.{format}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    if format == "csv":
+        return Response(csv_bytes(path), media_type=MEDIA_TYPES["csv"], headers=headers)
+    return FileResponse(path, media_type=MEDIA_TYPES["parquet"], headers=headers)
