@@ -545,7 +545,7 @@ def _infer_options(args: argparse.Namespace) -> dict[str, str]:
 def _suites_check(args: argparse.Namespace) -> int:
     from app.checks.suite_file import check_suite_file
 
-    problems = check_suite_file(Path(args.file), name=args.name)
+    problems = check_suite_file(Path(args.file), name=args.name, engine=not args.shape)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -718,6 +718,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = suite_commands.add_parser("check", help="check a suite file offline")
     check.add_argument("file")
     check.add_argument("--name", help="suite name (default the file name without .json)")
+    check.add_argument(
+        "--shape",
+        action="store_true",
+        help="check the JSON, its data rules and meta.datagate without building each "
+        "expectation in Great Expectations: under a second, for editors and pre-commit hooks",
+    )
     check.set_defaults(handler=_suites_check)
     return parser
 

@@ -302,6 +302,33 @@ def test_suites_check_accepts_the_shipped_suites_and_reports_json_errors(tmp_pat
     assert f"{bad}:3:" in run.stderr
 
 
+def test_suites_check_shape_finds_shape_problems_without_importing_the_engines(
+    tmp_path: Path,
+) -> None:
+    definition = json.loads((EXPECTATIONS / "penguins.json").read_text())
+    definition["expectations"][2]["severity"] = "loud"
+    definition["expectations"][5]["kwargs"]["row_condition"] = 'df["x"] > 0'
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(definition, indent=2))
+    lines = expectation_lines(broken.read_text())
+    # The check itself, in a fresh interpreter: which modules it needed.
+    probe = (
+        "import sys; from pathlib import Path; from app.checks.suite_file import check_suite_file; "
+        f"problems = check_suite_file(Path({str(broken)!r}), engine=False); "
+        "print(len(problems)); print(*problems, sep='\\n'); "
+        "print(sorted(m for m in ('great_expectations', 'deepchecks') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120
+    ).stdout.splitlines()
+    assert out[0] == "2"
+    assert out[1].startswith(f"{broken}:{lines[2]}: ") and "severity 'loud'" in out[1]
+    assert out[2].startswith(f"{broken}:{lines[5]}: ") and "row_condition" in out[2]
+    assert out[3] == "[]"
+    run = datagate("suites", "check", "--shape", str(EXPECTATIONS / "penguins.json"))
+    assert run.returncode == 0, run.stderr
+
+
 def test_suites_check_refuses_roles_naming_columns_outside_the_column_set(tmp_path: Path) -> None:
     definition = json.loads((EXPECTATIONS / "penguins.json").read_text())
     definition["meta"]["datagate"] = {"roles": {"label": "specie", "categorical": "island"}}

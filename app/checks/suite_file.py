@@ -65,8 +65,12 @@ def expectation_lines(text: str) -> list[int]:
     return starts
 
 
-def check_suite_file(path: Path, *, name: str | None = None) -> list[str]:
-    """Every problem found in the suite file at `path`, each as `FILE:LINE: message`."""
+def check_suite_file(path: Path, *, name: str | None = None, engine: bool = True) -> list[str]:
+    """Every problem found in the suite file at `path`, each as `FILE:LINE: message`.
+
+    With `engine=False` only what needs no Great Expectations is checked (the JSON, its shape,
+    the data rules of app/checks/suite_safety.py, `meta.datagate`): an unknown expectation type
+    or a misspelt argument is then found by the service, or by a check without it."""
     shown = str(path)
     try:
         raw = path.read_bytes()
@@ -78,15 +82,15 @@ def check_suite_file(path: Path, *, name: str | None = None) -> list[str]:
     except UnicodeDecodeError as exc:
         return [f"{shown}: not UTF-8 text ({exc.reason})"]
     try:
-        suite = parse_suite(suite_name, text, "file")
+        suite = parse_suite(suite_name, text, "file", check=engine)
     except InvalidRequest as exc:
         return [f"{shown}: {exc.message} (name it with --name, or rename the file)"]
     except SuiteInvalid as exc:
-        return _located_problems(shown, suite_name, text, exc.message)
+        return _located_problems(shown, suite_name, text, exc.message, engine)
     return [f"{shown}: {problem}" for problem in role_problems(suite.definition)]
 
 
-def _located_problems(shown: str, name: str, text: str, first: str) -> list[str]:
+def _located_problems(shown: str, name: str, text: str, first: str, engine: bool) -> list[str]:
     json_error = _JSON_LINE.search(first)
     if json_error:
         return [f"{shown}:{json_error[1]}: {first}"]
@@ -98,7 +102,7 @@ def _located_problems(shown: str, name: str, text: str, first: str) -> list[str]
     problems = []
     for index, expectation in enumerate(expectations):
         try:
-            parse_suite(name, json.dumps({"expectations": [expectation]}), "file")
+            parse_suite(name, json.dumps({"expectations": [expectation]}), "file", check=engine)
         except SuiteInvalid as exc:
             message = _INDEX.sub(f"expectations[{index}]", exc.message, count=1)
             line = lines[index] if index < len(lines) else None

@@ -320,3 +320,21 @@ def test_edges_from_another_run_bin_this_one_and_leave_values_outside_uncounted(
     x = column(profile, "x")
     assert [(b.low, b.high, b.count) for b in x.histogram] == [(0.0, 5.0, 2), (5.0, 10.0, 2)]
     assert column(profile, "y").histogram[0].low == 1.0  # its own edges
+
+
+def test_a_long_text_column_is_profiled_on_a_sample_marked_so_with_exact_nulls() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.choice(
+        np.array(["a", "b", "c", "d"], dtype=object), 600_000, p=[0.5, 0.3, 0.15, 0.05]
+    )
+    values[rng.random(600_000) < 0.02] = None
+    column = pd.Series(values, name="grade")
+    (profile,) = profile_frame(pd.DataFrame({"grade": column})).columns
+    assert profile.count == 600_000
+    assert profile.nulls == int(column.isna().sum())  # exact
+    assert profile.distinct == 4 and not profile.distinct_exact
+    assert not profile.top_exact
+    truth = column.value_counts()
+    for shown in profile.top:
+        assert abs(shown.count - truth[shown.value]) <= 0.02 * truth[shown.value]
+    assert [v.value for v in profile.top] == ["a", "b", "c", "d"]
