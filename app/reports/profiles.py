@@ -203,13 +203,28 @@ def _reduce_numbers(frame: pd.DataFrame | None) -> list[_Reduced]:
     reduced = []
     for position, name in enumerate(frame.columns):
         column = frame.iloc[:, position]
-        inferred = (
-            pd.api.types.infer_dtype(column, skipna=True)
-            if pd.api.types.is_object_dtype(column.dtype)
-            else None
-        )
+        inferred = _infer_values(column) if pd.api.types.is_object_dtype(column.dtype) else None
         reduced.append(_Reduced(str(name), _as_numbers(column, inferred), inferred))
     return reduced
+
+
+def _infer_values(column: pd.Series[Any]) -> str:
+    """pandas' name for what an object column holds. A long column is read off a seeded sample
+    first (a pass over a million strings costs as much as their profile); only a sample that
+    looks like numbers or dates is confirmed on every value, since those are converted whole."""
+    if len(column) > SAMPLED_VALUES_ABOVE:
+        picks = np.unique(
+            np.random.default_rng(_SAMPLE_SEED).integers(0, len(column), ESTIMATE_SAMPLE_ROWS)
+        )
+        seen = pd.api.types.infer_dtype(column.iloc[picks], skipna=True)
+        if seen not in _CONVERTED:
+            return str(seen)
+    return str(pd.api.types.infer_dtype(column, skipna=True))
+
+
+_CONVERTED = frozenset(
+    {"integer", "floating", "mixed-integer-float", "decimal", "datetime64", "datetime", "date"}
+)
 
 
 def _first_by_name(reduced: list[_Reduced]) -> dict[str, _Numbers]:
