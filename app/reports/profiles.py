@@ -383,12 +383,11 @@ def _value_profile(name: str, column: pd.Series[Any], inferred: str | None) -> C
             # A hash pass over every row of a text column costs more than its checks: past this
             # size its distinct count and top values come from a seeded sample, marked so.
             return _sampled_profile(name, kind, column)
-        values = column.to_numpy(dtype=object)
-        if len(values) > 2 * ESTIMATE_SAMPLE_ROWS:
-            estimated = _estimated_profile(name, kind, values)
+        if len(column) > 2 * ESTIMATE_SAMPLE_ROWS:
+            estimated = _estimated_profile(name, kind, column)
             if estimated is not None:
                 return estimated
-        codes, uniques = _factorize(values)
+        codes, uniques = _factorize(column.to_numpy(dtype=object))
     present = codes >= 0
     nulls = int(len(codes) - np.count_nonzero(present))
     counts = np.bincount(codes[present] if nulls else codes, minlength=len(uniques))
@@ -429,22 +428,45 @@ def chao1_distinct(sample_counts: NDArray[Any], population: int) -> int:
     return int(min(round(seen + unseen), population))
 
 
-def _estimated_profile(name: str, kind: str, values: NDArray[Any]) -> ColumnProfile | None:
+def _estimated_profile(name: str, kind: str, column: pd.Series[Any]) -> ColumnProfile | None:
     """The profile of a column with more distinct values than DISTINCT_EXACT_LIMIT, from a
-    seeded sample of its rows (distinct estimated, top counts scaled; both marked so), with
-    exact row and null counts; None when the sample says the column is within the limit."""
-    rows = len(values)
-    picks = np.random.default_rng(_SAMPLE_SEED).integers(0, rows, ESTIMATE_SAMPLE_ROWS)
-    codes, uniques = _factorize(values[np.unique(picks)])
+    seeded sample of its rows; None when the sample says the column is within the limit."""
+    counts, uniques, sampled, drawn = _sample_counts_of(column)
+    # Sized up with the sample's share of nulls first: the exact null count is a pass of its own.
+    if chao1_distinct(counts, round(len(column) * sampled / drawn)) <= DISTINCT_EXACT_LIMIT:
+        return None
+    return _from_sample(name, kind, column, counts, uniques, sampled)
+
+
+def _sampled_profile(name: str, kind: str, column: pd.Series[Any]) -> ColumnProfile:
+    """A text column of more than SAMPLED_VALUES_ABOVE rows, from a seeded sample of its rows."""
+    counts, uniques, sampled, _ = _sample_counts_of(column)
+    return _from_sample(name, kind, column, counts, uniques, sampled)
+
+
+def _sample_counts_of(column: pd.Series[Any]) -> tuple[NDArray[Any], NDArray[Any], int, int]:
+    """Counts of each distinct value in ESTIMATE_SAMPLE_ROWS seeded rows of `column`, those
+    values, how many sampled values were not null, and how many rows were drawn."""
+    rows = len(column)
+    picks = np.unique(np.random.default_rng(_SAMPLE_SEED).integers(0, rows, ESTIMATE_SAMPLE_ROWS))
+    codes, uniques = _factorize(column.iloc[picks].to_numpy(dtype=object))
     present = codes >= 0
     counts = np.bincount(codes[present], minlength=len(uniques))
-    sampled = max(int(np.count_nonzero(present)), 1)
-    # Sized up with the sample's share of nulls first: the exact null count is a pass of its own.
-    if chao1_distinct(counts, round(rows * sampled / len(codes))) <= DISTINCT_EXACT_LIMIT:
-        return None
-    nulls = int(pd.isna(values).sum())
-    population = rows - nulls
-    distinct = chao1_distinct(counts, population)
+    return counts, uniques, max(int(np.count_nonzero(present)), 1), len(codes)
+
+
+def _from_sample(
+    name: str,
+    kind: str,
+    column: pd.Series[Any],
+    counts: NDArray[Any],
+    uniques: NDArray[Any],
+    sampled: int,
+) -> ColumnProfile:
+    """Exact row and null counts; the distinct count (Chao1) and top values (counts scaled)
+    from the sample, both marked as estimates."""
+    nulls = int(column.isna().sum())
+    population = len(column) - nulls
     scale = population / sampled
     # Only values seen more than once in the sample: a single sighting says nothing of a count.
     top = [
@@ -455,36 +477,7 @@ def _estimated_profile(name: str, kind: str, values: NDArray[Any]) -> ColumnProf
     return ColumnProfile(
         name=name,
         kind=kind,
-        count=rows,
-        nulls=nulls,
-        distinct=distinct,
-        distinct_exact=False,
-        top=top,
-        top_exact=False,
-    )
-
-
-def _sampled_profile(name: str, kind: str, column: pd.Series[Any]) -> ColumnProfile:
-    """A text column of more than SAMPLED_VALUES_ABOVE rows: exact row and null counts, the
-    distinct count (Chao1) and top values (counts scaled) from ESTIMATE_SAMPLE_ROWS seeded rows."""
-    rows = len(column)
-    picks = np.unique(np.random.default_rng(_SAMPLE_SEED).integers(0, rows, ESTIMATE_SAMPLE_ROWS))
-    codes, uniques = _factorize(column.iloc[picks].to_numpy(dtype=object))
-    present = codes >= 0
-    counts = np.bincount(codes[present], minlength=len(uniques))
-    sampled = max(int(np.count_nonzero(present)), 1)
-    nulls = int(column.isna().sum())
-    population = rows - nulls
-    scale = population / sampled
-    top = [
-        ValueCount(value=_label(uniques[i]), count=round(int(counts[i]) * scale))
-        for i in _top_indices(counts)
-        if counts[i] > 1
-    ]
-    return ColumnProfile(
-        name=name,
-        kind=kind,
-        count=rows,
+        count=len(column),
         nulls=nulls,
         distinct=chao1_distinct(counts, population),
         distinct_exact=False,
