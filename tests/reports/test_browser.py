@@ -32,6 +32,19 @@ pytestmark = [
 ]
 
 
+def watch_console(page: Any, refused: list[str]) -> None:
+    """Collect the console messages of content the page's policy blocked (a stylesheet, script
+    or image refused shows up there, naming the policy)."""
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text)
+            if "Content Security Policy" in message.text or "Refused" in message.text
+            else None
+        ),
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -135,14 +148,7 @@ def test_failed_report_page_history_and_status_filter_in_a_real_browser(
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("request", lambda request: requested.append(request.url))
             # A blocked stylesheet or script shows up as a console error naming the policy.
-            page.on(
-                "console",
-                lambda message: (
-                    console_errors.append(message.text)
-                    if "Content Security Policy" in message.text or "Refused" in message.text
-                    else None
-                ),
-            )
+            watch_console(page, console_errors)
 
             # The report: verdict at the top, the failed column in the failed rows.
             page.goto(page_url(service, failed))
@@ -263,14 +269,7 @@ def test_api_docs_show_the_operations_with_the_network_cut_off_but_loopback(
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.route("**/*", loopback_only)
-            page.on(
-                "console",
-                lambda message: (
-                    refused.append(message.text)
-                    if "Content Security Policy" in message.text or "Refused" in message.text
-                    else None
-                ),
-            )
+            watch_console(page, refused)
             page.on("pageerror", lambda error: refused.append(str(error)))
             # From a report page's "API" link, as a person gets there.
             page.goto(f"{service.base}/reports")

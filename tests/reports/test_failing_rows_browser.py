@@ -20,6 +20,7 @@ from tests.reports.test_browser import (
     Service,
     page_url,
     serving,
+    watch_console,
 )
 
 pytestmark = [
@@ -62,14 +63,7 @@ def test_clicking_a_failing_rows_link_downloads_the_checks_rows(
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-            page.on(
-                "console",
-                lambda message: (
-                    refused.append(message.text)
-                    if "Content Security Policy" in message.text or "Refused" in message.text
-                    else None
-                ),
-            )
+            watch_console(page, refused)
             page.goto(page_url(service, report))
             paragraphs = page.locator("p.failing-rows")
             assert paragraphs.count() == len(with_rows)

@@ -13,7 +13,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.reports.test_browser import CHROMIUM, CHROMIUM_ARGS, page_url, serving
+from tests.reports.test_browser import CHROMIUM, CHROMIUM_ARGS, page_url, serving, watch_console
 
 pytestmark = [
     pytest.mark.browser,
@@ -82,14 +82,7 @@ def test_columns_section_with_reference_renders_under_the_csp_at_laptop_and_phon
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.on("request", lambda request: requested.append(request.url))
-                page.on(
-                    "console",
-                    lambda message: (
-                        refused.append(message.text)
-                        if "Content Security Policy" in message.text or "Refused" in message.text
-                        else None
-                    ),
-                )
+                watch_console(page, refused)
                 page.goto(page_url(service, report))
                 section = page.locator("#columns")
                 section.scroll_into_view_if_needed()
