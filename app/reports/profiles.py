@@ -444,6 +444,14 @@ def _sampled_profile(name: str, kind: str, column: pd.Series[Any]) -> ColumnProf
     return _from_sample(name, kind, column, counts, uniques, sampled)
 
 
+def _null_count(column: pd.Series[Any]) -> int:
+    """Nulls of an object column: a column of nothing but strings (the common case) is told in
+    one typed pass, a third of `isna`'s time over a million Python objects."""
+    if pd.api.types.infer_dtype(column, skipna=False) == "string":
+        return 0
+    return int(column.isna().sum())
+
+
 def _sample_counts_of(column: pd.Series[Any]) -> tuple[NDArray[Any], NDArray[Any], int, int]:
     """Counts of each distinct value in ESTIMATE_SAMPLE_ROWS seeded rows of `column`, those
     values, how many sampled values were not null, and how many rows were drawn."""
@@ -465,7 +473,7 @@ def _from_sample(
 ) -> ColumnProfile:
     """Exact row and null counts; the distinct count (Chao1) and top values (counts scaled)
     from the sample, both marked as estimates."""
-    nulls = int(column.isna().sum())
+    nulls = _null_count(column)
     population = len(column) - nulls
     scale = population / sampled
     # Only values seen more than once in the sample: a single sighting says nothing of a count.

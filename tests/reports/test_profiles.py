@@ -338,3 +338,15 @@ def test_a_long_text_column_is_profiled_on_a_sample_marked_so_with_exact_nulls()
     for shown in profile.top:
         assert abs(shown.count - truth[shown.value]) <= 0.02 * truth[shown.value]
     assert [v.value for v in profile.top] == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize("null", [None, np.nan, pd.NA, pd.NaT])
+def test_a_long_text_column_counts_every_kind_of_null(null: Any) -> None:
+    values = np.array(["x", "y"] * 300_000, dtype=object)
+    values[[5, 70_000, 599_999]] = null
+    (profile,) = profile_frame(pd.DataFrame({"t": values})).columns
+    assert profile.nulls == 3
+    (clean,) = profile_frame(
+        pd.DataFrame({"t": np.array(["x", "y"] * 300_000, dtype=object)})
+    ).columns
+    assert clean.nulls == 0
