@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -468,7 +469,7 @@ class DatagateClient:
         the key in the check row's `details.failing_rows.check`."""
         response = self.request(
             "GET",
-            f"/v1/reports/{report_id}/failing-rows",
+            f"/v1/reports/{quote(report_id, safe='')}/failing-rows",
             params={"check": check, "format": format},
         )
         return response.content

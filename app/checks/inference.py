@@ -414,6 +414,8 @@ def _numeric_range(
         # a clean value may go; the calibrated band alone judges them.
         return [calibrated]
     far_low, far_high = far_bounds(finite, low, high, opts.tail_share)
+    if not (math.isfinite(far_low) and math.isfinite(far_high)):
+        return [calibrated]  # values near the float limits: no bound beyond them to state
     if kind == "integer":
         far_low, far_high = math.floor(far_low), math.ceil(far_high)
     else:

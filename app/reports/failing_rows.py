@@ -21,6 +21,7 @@ DETAILS_KEY = "failing_rows"
 # The row-number column when a suite names no id columns: 0-based position in the batch.
 ROW_COLUMN = "row"
 # The only file names served: nothing from a request reaches a path.
+CHECK_KEY = re.compile(r"[0-9]{1,6}")
 ARTIFACT_NAME = re.compile(r"^failing-rows-[0-9]{1,6}\.parquet$")
 RowsFormat = Literal["parquet", "csv"]
 MEDIA_TYPES: dict[str, str] = {
@@ -43,6 +44,10 @@ def rows_info(check: CheckResult) -> dict[str, Any] | None:
     if not isinstance(info, dict) or not isinstance(info.get("artifact"), str):
         return None
     if not ARTIFACT_NAME.match(info["artifact"]) or not isinstance(info.get("check"), str):
+        return None
+    # The key names files a client writes (failing-rows-<check>.parquet): an expectation's
+    # position in its suite, nothing a path could be made of.
+    if not CHECK_KEY.fullmatch(info["check"]):
         return None
     return info
 

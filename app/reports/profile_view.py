@@ -97,9 +97,11 @@ def _column_view(
     view = ColumnView(name=name, kind=kind, note=note)
     view.stats = _stats(data, reference)
     view.top = _top_rows(data, reference)
+    # Sides of different kinds (dates here, epoch numbers there) share no axis: the data's own.
+    mixed = data is not None and reference is not None and reference.kind != data.kind
     view.chart = histogram_svg(
         data.histogram if data else [],
-        reference.histogram if reference else [],
+        reference.histogram if reference and not mixed else [],
         kind=kind,
         name=name,
     )
@@ -187,7 +189,10 @@ def _spread(value: float | None, kind: str) -> str:
 
 
 def _date_text(seconds: float) -> str:
-    moment = datetime.fromtimestamp(seconds, UTC)
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):  # beyond the years a datetime holds
+        return _number(seconds)
     if moment.hour == moment.minute == moment.second == 0:
         return moment.strftime("%Y-%m-%d")
     return moment.strftime("%Y-%m-%d %H:%M")

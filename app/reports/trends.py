@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.db import MetricRow, ReportRow
+from app.core.errors import InvalidRequest
 from app.reports.run_metrics import BAD_OUTCOMES, METRIC_ORDER
 
 DEFAULT_RUNS = 500
@@ -144,6 +145,18 @@ def utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _bound(field: str, moment: datetime | None) -> datetime | None:
+    """A window's end as UTC; a 422 naming it when UTC cannot hold it (year 1 at +01:00)."""
+    if moment is None:
+        return None
+    try:
+        return utc(moment)
+    except OverflowError as exc:
+        raise InvalidRequest(
+            f"{field} {moment.isoformat()} is outside the times UTC can hold"
+        ) from exc
+
+
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, as pydantic writes the report's times."""
     return utc(moment).isoformat().replace("+00:00", "Z")
@@ -168,8 +181,8 @@ def load_trends(
     total = stored_runs(session, dataset)
     if total == 0:
         return None
-    since = utc(since) if since is not None else None
-    until = utc(until) if until is not None else None
+    since = _bound("since", since)
+    until = _bound("until", until)
     table = MetricRow.__table__
     window = [table.c.dataset_name == dataset]
     if since is not None:

@@ -484,3 +484,11 @@ def test_a_long_tailed_set_lets_a_clean_batch_hold_a_value_seen_nowhere_else(
     assert validate(clean, suite)
     unknown = pd.DataFrame({"model": models[187:218] + [f"unknown_{i}" for i in range(16)]})
     assert not validate(unknown, suite)
+
+
+def test_values_near_the_float_limits_get_no_infinite_far_bounds():
+    df = pd.DataFrame({"x": [1e307 * (i % 17 + 1) for i in range(60)]})
+    suite = infer_suite(df, "huge")
+    json.dumps(suite, allow_nan=False)  # no inf / nan in the suite
+    ranges = by_type(suite, "expect_column_values_to_be_between", "x")
+    assert ranges and all(np.isfinite(e["kwargs"]["max_value"]) for e in ranges)

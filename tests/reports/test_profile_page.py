@@ -102,3 +102,14 @@ def test_dates_are_shown_as_dates_and_sample_profiles_say_so() -> None:
     text = Page(with_profiles(profile)).text
     assert "2024-01-01" in text and "2024-03-01" in text
     assert "profiled on a sample of 3 rows" in text
+
+
+def test_a_column_of_dates_here_and_epoch_numbers_in_the_reference_renders() -> None:
+    # Milliseconds since 1970 read as seconds are beyond the years a datetime holds: the page
+    # draws the data's dates alone and says the kinds differ, instead of failing.
+    dates = pd.DataFrame({"ts": pd.date_range("2026-01-01", periods=50, freq="h")})
+    millis = pd.DataFrame({"ts": [1.7e12 + i * 3.6e6 for i in range(50)]})
+    data, reference = profile_frames(dates, millis)
+    page = Page(with_profiles(data, reference))
+    assert "A datetime column here, number in the reference." in page.text
+    assert len(page.find("svg", "histogram")) == 1

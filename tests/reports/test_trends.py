@@ -387,6 +387,10 @@ async def test_trends_json_matches_the_reports(
     ).status_code == 422
     bad_time = await client.get(f"/v1/datasets/{quote(name, safe='')}/trends?since=yesterday")
     assert bad_time.status_code == 422 and "since" in bad_time.text
+    # A time UTC cannot hold (year 1 an hour east of Greenwich) is a 422 too, not a 500.
+    early = quote("0001-01-01T00:00:00+01:00", safe="")
+    too_early = await client.get(f"/v1/datasets/{quote(name, safe='')}/trends?until={early}")
+    assert too_early.status_code == 422 and "until" in too_early.text
 
 
 @pytest.mark.anyio
@@ -416,6 +420,11 @@ async def test_dataset_page_escapes_a_hostile_name_and_links_each_run(
     assert f"/reports/{first.id}/compare/{second.id}" in page.text
     assert 'class="trend-chart"' in page.text and "style=" not in page.text
     assert (await client.get(f"/datasets/{quote(name, safe='')}?limit=abc")).status_code == 422
+    # Digits Python's int() refuses, and a time UTC cannot hold: 422, not 500.
+    assert (await client.get(f"/datasets/{quote(name, safe='')}?limit=%C2%B2")).status_code == 422
+    early = quote("0001-01-01T00:00:00+01:00", safe="")
+    assert (await client.get(f"/datasets/{quote(name, safe='')}?since={early}")).status_code == 422
+    assert (await client.get("/reports?page=%C2%B2")).status_code == 422
 
 
 @pytest.mark.anyio

@@ -34,7 +34,7 @@ from app.reports.pages import (
 )
 from app.reports.store import ReportFilter
 from app.reports.trend_pages import render_compare, render_dataset
-from app.reports.trends import DEFAULT_RUNS, MAX_RUNS
+from app.reports.trends import DEFAULT_RUNS, MAX_RUNS, utc
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -91,7 +91,7 @@ def _history_query(
         chosen_status = cast(Status, status)
     number = 1
     if page:
-        if page.isdigit() and 1 <= int(page) <= MAX_PAGE:
+        if page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE:
             number = int(page)
         else:
             problem = f"page {page[:20]!r} is not a page number between 1 and {MAX_PAGE:,}"
@@ -151,15 +151,15 @@ def _window(
     runs, problem = DEFAULT_RUNS, None
     moments: dict[str, datetime | None] = {"since": None, "until": None}
     if limit:
-        if limit.isdigit() and 1 <= int(limit) <= MAX_RUNS:
+        if limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_RUNS:
             runs = int(limit)
         else:
             problem = f"limit {limit[:20]!r} is not a number of runs between 1 and {MAX_RUNS:,}"
     for key, value in (("since", since), ("until", until)):
         if value and value.strip():
             try:
-                moments[key] = datetime.fromisoformat(value.strip())
-            except ValueError:
+                moments[key] = utc(datetime.fromisoformat(value.strip()))
+            except (ValueError, OverflowError):
                 problem = f"{key} {value[:40]!r} is not an ISO 8601 time (2026-01-31T00:00:00Z)"
     return runs, moments["since"], moments["until"], problem
 
