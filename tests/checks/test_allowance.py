@@ -55,7 +55,7 @@ def test_range_rule_false_alarm_rate_is_at_most_alpha(name: str, n: int):
     Each pair draws a new reference, so the rate covers the reference's own sampling noise.
     The bound allows two binomial standard errors over alpha (about 0.019 at 500 runs).
     """
-    rng = np.random.default_rng(abs(hash((name, n))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{name}/{n}".encode()))
     draw = DISTRIBUTIONS[name]
     failed = sum(fails(draw(rng, 400), draw(rng, n)) for _ in range(BATCHES))
     assert failed / BATCHES <= ALPHA + 2 * np.sqrt(ALPHA * (1 - ALPHA) / BATCHES)
